@@ -1,0 +1,496 @@
+//! The async client library shared by the CLI, the HTTP bridge and the GUI.
+//!
+//! A [`Client`] is a cheap handle to one background task that owns the socket. The task
+//! writes requests, matches replies to them by id, forwards events to [`Events`], pings the
+//! broker so the connection never idles out, and, when the connection drops, connects again
+//! (trying the broker addresses in order) and signs in again with the session token.
+
+use crate::codec::{from_value, FrameCodec, Payload, DEFAULT_MAX_FRAME};
+use crate::error::{ErrorBody, ErrorCode};
+use crate::message::{
+    AddedOk, Empty, Event, Group, GroupOk, GroupsOk, HelloOk, Incoming, MembersPage, RemovedOk, Request, SessionOk,
+    UserDetail, UserInfo, UserOk, UsersPage,
+};
+use crate::PROTOCOL_VERSION;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use rmpv::Value;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Framed;
+
+/// How to reach the broker and how to behave when the connection drops.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Broker addresses (`host:port`), tried in order on every (re)connection.
+    pub brokers: Vec<String>,
+    /// The program's name and version, sent in `hello`.
+    pub client_name: String,
+    /// Whether to connect again and re-authenticate when the connection drops.
+    pub reconnect: bool,
+    /// How long one connection attempt to one address may take.
+    pub connect_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// A configuration for the given addresses that reconnects automatically.
+    pub fn new(brokers: Vec<String>) -> Self {
+        ClientConfig {
+            brokers,
+            client_name: format!("joint-wire/{}", env!("CARGO_PKG_VERSION")),
+            reconnect: true,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a request did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The broker refused the request with an error code.
+    #[error("{0}")]
+    Broker(ErrorBody),
+    /// No broker address could be reached.
+    #[error("cannot reach any broker ({0})")]
+    Connect(String),
+    /// The connection dropped before the reply arrived; the outcome is unknown.
+    #[error("the connection to the broker was lost")]
+    Disconnected,
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+    /// The broker sent something this client does not understand.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The broker's error code, when the broker answered with one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Broker(body) => Some(body.code),
+            _ => None,
+        }
+    }
+}
+
+/// What the background task reports besides replies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// An event from the broker.
+    Event(Event),
+    /// The broker closed the connection with this error (e.g. `shutting_down`).
+    ConnectionError(ErrorBody),
+    /// The connection dropped; requests in flight failed with [`ClientError::Disconnected`].
+    Disconnected,
+    /// A new connection is up. `authenticated` tells whether the saved token signed it in;
+    /// when the token was refused, `session_lost` carries the broker's error.
+    Reconnected { broker: String, authenticated: bool, session_lost: Option<ErrorBody> },
+}
+
+/// The stream of [`ClientEvent`]s of one client. Read it: events queue up until read.
+#[derive(Debug)]
+pub struct Events(mpsc::UnboundedReceiver<ClientEvent>);
+
+impl Events {
+    /// The next event, or `None` once the client is closed.
+    pub async fn next(&mut self) -> Option<ClientEvent> {
+        self.0.recv().await
+    }
+
+    /// The next event if one is already waiting.
+    pub fn try_next(&mut self) -> Option<ClientEvent> {
+        self.0.try_recv().ok()
+    }
+}
+
+type ReplySender = oneshot::Sender<Result<Value, ClientError>>;
+
+enum Command {
+    Request { request: Request, reply: ReplySender },
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    token: Option<String>,
+    hello: Option<HelloOk>,
+    broker: String,
+}
+
+/// A handle to one connection to a Joint broker; clone it freely.
+#[derive(Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+type Transport = Framed<TcpStream, FrameCodec>;
+
+impl Client {
+    /// Connects to the first reachable broker of `config.brokers` and says `hello`.
+    pub async fn connect(config: ClientConfig) -> Result<(Client, Events), ClientError> {
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let transport = open(&config, &shared).await?;
+        let (commands, rx) = mpsc::channel(256);
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        tokio::spawn(Driver { config, shared: shared.clone(), commands: rx, events: events_tx }.run(transport));
+        Ok((Client { commands, shared }, Events(events_rx)))
+    }
+
+    /// The limits the broker announced in its `hello` reply.
+    pub fn server_info(&self) -> Option<HelloOk> {
+        self.lock().hello.clone()
+    }
+
+    /// The address of the broker this client is connected to.
+    pub fn broker(&self) -> String {
+        self.lock().broker.clone()
+    }
+
+    /// The session token, once signed in; used to sign in again after a reconnect.
+    pub fn token(&self) -> Option<String> {
+        self.lock().token.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set_token(&self, token: Option<String>) {
+        self.lock().token = token;
+    }
+
+    /// Sends any request and returns the raw `ok` payload.
+    pub async fn request(&self, request: Request) -> Result<Value, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands.send(Command::Request { request, reply }).await.map_err(|_| ClientError::Closed)?;
+        rx.await.map_err(|_| ClientError::Closed)?
+    }
+
+    async fn call<T: DeserializeOwned>(&self, request: Request) -> Result<T, ClientError> {
+        let value = self.request(request).await?;
+        from_value(&value).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    async fn sign_in(&self, request: Request) -> Result<SessionOk, ClientError> {
+        let auth_token = match &request {
+            Request::Auth { token } => Some(token.clone()),
+            _ => None,
+        };
+        let session: SessionOk = self.call(request).await?;
+        self.set_token(session.token.clone().or(auth_token));
+        Ok(session)
+    }
+
+    /// Creates an account; the connection is signed in as it.
+    pub async fn register(&self, login: &str, name: &str, password: &str) -> Result<SessionOk, ClientError> {
+        self.sign_in(Request::Register { login: login.into(), name: name.into(), password: password.into() }).await
+    }
+
+    /// Signs in with a password; the reply carries a new session token.
+    pub async fn login(&self, login: &str, password: &str) -> Result<SessionOk, ClientError> {
+        self.sign_in(Request::Login { login: login.into(), password: password.into() }).await
+    }
+
+    /// Signs in with a saved session token.
+    pub async fn auth(&self, token: &str) -> Result<SessionOk, ClientError> {
+        self.sign_in(Request::Auth { token: token.into() }).await
+    }
+
+    /// Ends the session; every connection using its token is signed out.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::Logout).await?;
+        self.set_token(None);
+        Ok(())
+    }
+
+    /// The signed-in user.
+    pub async fn me(&self) -> Result<UserInfo, ClientError> {
+        Ok(self.call::<UserOk>(Request::Me).await?.user)
+    }
+
+    /// Changes the display name.
+    pub async fn set_name(&self, name: &str) -> Result<UserInfo, ClientError> {
+        Ok(self.call::<UserOk>(Request::SetName { name: name.into() }).await?.user)
+    }
+
+    /// Changes the password; the user's other sessions end.
+    pub async fn passwd(&self, old: &str, new: &str) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::Passwd { old: old.into(), new: new.into() }).await.map(drop)
+    }
+
+    /// Deletes the account for good; its login is retired.
+    pub async fn delete_account(&self, password: &str) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::DeleteAccount { password: password.into() }).await?;
+        self.set_token(None);
+        Ok(())
+    }
+
+    /// One page of users after `after`, in login byte order.
+    pub async fn users(&self, after: Option<&str>, limit: Option<u64>) -> Result<UsersPage, ClientError> {
+        self.call(Request::Users { after: after.map(Into::into), limit }).await
+    }
+
+    /// One user and the groups they share with the caller.
+    pub async fn user(&self, login: &str) -> Result<UserDetail, ClientError> {
+        self.call(Request::User { login: login.into() }).await
+    }
+
+    /// The caller's groups.
+    pub async fn groups(&self) -> Result<Vec<Group>, ClientError> {
+        Ok(self.call::<GroupsOk>(Request::Groups).await?.groups)
+    }
+
+    /// Creates a group administered by the caller, with optional first members.
+    pub async fn group_create(&self, group: &str, members: &[String]) -> Result<Group, ClientError> {
+        Ok(self.call::<GroupOk>(Request::GroupCreate { group: group.into(), members: members.to_vec() }).await?.group)
+    }
+
+    /// Deletes a group (admin only).
+    pub async fn group_delete(&self, group: &str) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::GroupDelete { group: group.into() }).await.map(drop)
+    }
+
+    /// Hands the group's administration to another member.
+    pub async fn group_admin(&self, group: &str, login: &str) -> Result<Group, ClientError> {
+        Ok(self.call::<GroupOk>(Request::GroupAdmin { group: group.into(), login: login.into() }).await?.group)
+    }
+
+    /// One page of a group's members after `after`, in login byte order.
+    pub async fn members(&self, group: &str, after: Option<&str>, limit: Option<u64>) -> Result<MembersPage, ClientError> {
+        self.call(Request::Members { group: group.into(), after: after.map(Into::into), limit }).await
+    }
+
+    /// Adds members (admin only); returns the logins that were not members before.
+    pub async fn member_add(&self, group: &str, logins: &[String]) -> Result<Vec<String>, ClientError> {
+        Ok(self.call::<AddedOk>(Request::MemberAdd { group: group.into(), logins: logins.to_vec() }).await?.added)
+    }
+
+    /// Removes members (admin only); returns the logins that were members.
+    pub async fn member_remove(&self, group: &str, logins: &[String]) -> Result<Vec<String>, ClientError> {
+        Ok(self.call::<RemovedOk>(Request::MemberRemove { group: group.into(), logins: logins.to_vec() }).await?.removed)
+    }
+
+    /// Leaves a group.
+    pub async fn leave(&self, group: &str) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::Leave { group: group.into() }).await.map(drop)
+    }
+
+    /// Checks that the broker answers.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::Ping).await.map(drop)
+    }
+}
+
+/// Connects to the first reachable address and says `hello`.
+async fn open(config: &ClientConfig, shared: &Mutex<Shared>) -> Result<Transport, ClientError> {
+    let mut failures = Vec::new();
+    for addr in &config.brokers {
+        match tokio::time::timeout(config.connect_timeout, handshake(addr, config)).await {
+            Ok(Ok((transport, hello))) => {
+                let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+                shared.hello = Some(hello);
+                shared.broker = addr.clone();
+                return Ok(transport);
+            }
+            Ok(Err(err)) => failures.push(format!("{addr}: {err}")),
+            Err(_) => failures.push(format!("{addr}: timed out")),
+        }
+    }
+    if failures.is_empty() {
+        failures.push("no broker address given".into());
+    }
+    Err(ClientError::Connect(failures.join("; ")))
+}
+
+async fn handshake(addr: &str, config: &ClientConfig) -> Result<(Transport, HelloOk), ClientError> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| ClientError::Connect(e.to_string()))?;
+    stream.set_nodelay(true).ok();
+    let mut transport = Framed::new(stream, FrameCodec::new(DEFAULT_MAX_FRAME));
+    let hello = Request::Hello { version: PROTOCOL_VERSION, client: Some(config.client_name.clone()), client_ip: None };
+    let value = exchange(&mut transport, 0, hello).await?;
+    let hello: HelloOk = from_value(&value).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let max_frame = usize::try_from(hello.max_frame).unwrap_or(usize::MAX);
+    *transport.codec_mut() = FrameCodec::new(max_frame.max(DEFAULT_MAX_FRAME));
+    Ok((transport, hello))
+}
+
+/// Sends one request on a fresh connection and waits for its reply (used before the
+/// connection is handed to the driver, when no events can arrive yet).
+async fn exchange(transport: &mut Transport, id: u64, request: Request) -> Result<Value, ClientError> {
+    transport.send(Bytes::from(request.encode(id))).await.map_err(|e| ClientError::Connect(e.to_string()))?;
+    loop {
+        let frame = match transport.next().await {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => return Err(ClientError::Connect(e.to_string())),
+            None => return Err(ClientError::Disconnected),
+        };
+        let payload = Payload::parse(&frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        match Incoming::parse(&payload).map_err(|e| ClientError::Protocol(e.to_string()))? {
+            Incoming::Ok { re, ok } if re == id => return Ok(ok),
+            Incoming::Err { re, err } if re == id => return Err(ClientError::Broker(err)),
+            Incoming::ConnectionError(err) => return Err(ClientError::Broker(err)),
+            _ => continue,
+        }
+    }
+}
+
+/// Why one connection's life ended.
+enum Ended {
+    /// Every [`Client`] handle was dropped.
+    Closed,
+    /// The socket failed or the broker closed it.
+    Lost,
+}
+
+struct Driver {
+    config: ClientConfig,
+    shared: Arc<Mutex<Shared>>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+}
+
+impl Driver {
+    async fn run(mut self, mut transport: Transport) {
+        loop {
+            if let Ended::Closed = self.serve(&mut transport).await {
+                return;
+            }
+            let _ = self.events.send(ClientEvent::Disconnected);
+            if !self.config.reconnect {
+                return;
+            }
+            match self.reconnect().await {
+                Some(next) => transport = next,
+                None => return,
+            }
+        }
+    }
+
+    fn token(&self) -> Option<String> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).token.clone()
+    }
+
+    fn ping_interval(&self) -> Duration {
+        let hello = self.shared.lock().unwrap_or_else(|p| p.into_inner()).hello.clone();
+        let ms = hello.map_or(30_000, |h| h.ping_interval_ms).clamp(100, 3_600_000);
+        // Ping well inside the broker's interval so a late timer never idles us out.
+        Duration::from_millis(ms / 2)
+    }
+
+    /// Connects again with growing pauses, signing in with the saved token. Requests that
+    /// arrive meanwhile fail at once with [`ClientError::Disconnected`]: their caller decides.
+    async fn reconnect(&mut self) -> Option<Transport> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let sleep = tokio::time::sleep(pause);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    command = self.commands.recv() => match command {
+                        Some(Command::Request { reply, .. }) => { let _ = reply.send(Err(ClientError::Disconnected)); }
+                        None => return None,
+                    },
+                }
+            }
+            pause = (pause * 2).min(Duration::from_secs(5));
+            let Ok(mut transport) = open(&self.config, &self.shared).await else { continue };
+            let broker = self.shared.lock().unwrap_or_else(|p| p.into_inner()).broker.clone();
+            let (authenticated, session_lost) = match self.token() {
+                None => (false, None),
+                Some(token) => match exchange(&mut transport, 1, Request::Auth { token }).await {
+                    Ok(_) => (true, None),
+                    Err(ClientError::Broker(err)) if err.code == ErrorCode::BadToken => {
+                        self.shared.lock().unwrap_or_else(|p| p.into_inner()).token = None;
+                        (false, Some(err))
+                    }
+                    Err(_) => continue,
+                },
+            };
+            let _ = self.events.send(ClientEvent::Reconnected { broker, authenticated, session_lost });
+            return Some(transport);
+        }
+    }
+
+    /// Runs one connection until it drops or the client is closed.
+    async fn serve(&mut self, transport: &mut Transport) -> Ended {
+        // Ids 0 and 1 were used by the handshake; user requests start at 2.
+        let mut next_id: u64 = 2;
+        let mut pending: HashMap<u64, Option<ReplySender>> = HashMap::new();
+        let mut ping = tokio::time::interval(self.ping_interval());
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        let ended = loop {
+            tokio::select! {
+                command = self.commands.recv() => {
+                    let Some(Command::Request { request, reply }) = command else { break Ended::Closed };
+                    let id = next_id;
+                    next_id += 1;
+                    if transport.send(Bytes::from(request.encode(id))).await.is_err() {
+                        let _ = reply.send(Err(ClientError::Disconnected));
+                        break Ended::Lost;
+                    }
+                    pending.insert(id, Some(reply));
+                }
+                _ = ping.tick() => {
+                    let id = next_id;
+                    next_id += 1;
+                    if transport.send(Bytes::from(Request::Ping.encode(id))).await.is_err() {
+                        break Ended::Lost;
+                    }
+                    pending.insert(id, None);
+                }
+                frame = transport.next() => {
+                    let Some(Ok(frame)) = frame else { break Ended::Lost };
+                    if !self.receive(&frame, &mut pending) {
+                        break Ended::Lost;
+                    }
+                }
+            }
+        };
+        for reply in pending.into_values().flatten() {
+            let _ = reply.send(Err(ClientError::Disconnected));
+        }
+        ended
+    }
+
+    /// Routes one frame; returns false when the broker is closing the connection.
+    fn receive(&mut self, frame: &[u8], pending: &mut HashMap<u64, Option<ReplySender>>) -> bool {
+        let incoming = match Payload::parse(frame).map_err(|e| e.to_string()).and_then(|p| Incoming::parse(&p).map_err(|e| e.to_string())) {
+            Ok(incoming) => incoming,
+            Err(err) => {
+                tracing::warn!(%err, "ignoring a frame from the broker");
+                return true;
+            }
+        };
+        match incoming {
+            Incoming::Ok { re, ok } => {
+                if let Some(Some(reply)) = pending.remove(&re) {
+                    let _ = reply.send(Ok(ok));
+                }
+            }
+            Incoming::Err { re, err } => {
+                if let Some(Some(reply)) = pending.remove(&re) {
+                    let _ = reply.send(Err(ClientError::Broker(err)));
+                }
+            }
+            Incoming::Event(event) => {
+                if matches!(event, Event::SessionEnded { .. }) {
+                    self.shared.lock().unwrap_or_else(|p| p.into_inner()).token = None;
+                }
+                let _ = self.events.send(ClientEvent::Event(event));
+            }
+            Incoming::ConnectionError(err) => {
+                let closing = err.code != ErrorCode::BadFrame;
+                let _ = self.events.send(ClientEvent::ConnectionError(err));
+                return !closing;
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,689 @@
+//! Typed requests, reply payloads and events (CONTRACT.md §2, §8, §9).
+//!
+//! Requests are parsed from a validated [`Payload`] by hand rather than through serde so that
+//! every failure names the argument that was wrong. Replies and events are plain serde types.
+
+use crate::codec::{from_value, Payload};
+use crate::error::{ErrorBody, ErrorCode};
+use rmpv::Value;
+use serde::{Deserialize, Serialize};
+
+/// Every operation this version of the broker understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Hello,
+    Register,
+    Login,
+    Auth,
+    Logout,
+    Me,
+    SetName,
+    Passwd,
+    DeleteAccount,
+    Users,
+    User,
+    Groups,
+    GroupCreate,
+    GroupDelete,
+    GroupAdmin,
+    Members,
+    MemberAdd,
+    MemberRemove,
+    Leave,
+    Ping,
+}
+
+impl Op {
+    /// All operations, for tables and tests.
+    pub const ALL: [Op; 20] = [
+        Op::Hello,
+        Op::Register,
+        Op::Login,
+        Op::Auth,
+        Op::Logout,
+        Op::Me,
+        Op::SetName,
+        Op::Passwd,
+        Op::DeleteAccount,
+        Op::Users,
+        Op::User,
+        Op::Groups,
+        Op::GroupCreate,
+        Op::GroupDelete,
+        Op::GroupAdmin,
+        Op::Members,
+        Op::MemberAdd,
+        Op::MemberRemove,
+        Op::Leave,
+        Op::Ping,
+    ];
+
+    /// The operation's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Hello => "hello",
+            Op::Register => "register",
+            Op::Login => "login",
+            Op::Auth => "auth",
+            Op::Logout => "logout",
+            Op::Me => "me",
+            Op::SetName => "set_name",
+            Op::Passwd => "passwd",
+            Op::DeleteAccount => "delete_account",
+            Op::Users => "users",
+            Op::User => "user",
+            Op::Groups => "groups",
+            Op::GroupCreate => "group_create",
+            Op::GroupDelete => "group_delete",
+            Op::GroupAdmin => "group_admin",
+            Op::Members => "members",
+            Op::MemberAdd => "member_add",
+            Op::MemberRemove => "member_remove",
+            Op::Leave => "leave",
+            Op::Ping => "ping",
+        }
+    }
+
+    /// The operation named `name`, or `None` for an unknown operation.
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.name() == name)
+    }
+
+    /// Whether an anonymous connection may use it.
+    pub fn allowed_anonymous(self) -> bool {
+        matches!(self, Op::Hello | Op::Register | Op::Login | Op::Auth | Op::Ping)
+    }
+
+    /// Whether it signs a connection in (refused with `already_authenticated` when signed in).
+    pub fn signs_in(self) -> bool {
+        matches!(self, Op::Register | Op::Login | Op::Auth)
+    }
+}
+
+/// A request as the client meant it, after its arguments were checked for type.
+///
+/// Values (lengths, character classes) are checked by the broker, which owns those rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Hello { version: u64, client: Option<String>, client_ip: Option<String> },
+    Register { login: String, name: String, password: String },
+    Login { login: String, password: String },
+    Auth { token: String },
+    Logout,
+    Me,
+    SetName { name: String },
+    Passwd { old: String, new: String },
+    DeleteAccount { password: String },
+    Users { after: Option<String>, limit: Option<u64> },
+    User { login: String },
+    Groups,
+    GroupCreate { group: String, members: Vec<String> },
+    GroupDelete { group: String },
+    GroupAdmin { group: String, login: String },
+    Members { group: String, after: Option<String>, limit: Option<u64> },
+    MemberAdd { group: String, logins: Vec<String> },
+    MemberRemove { group: String, logins: Vec<String> },
+    Leave { group: String },
+    Ping,
+}
+
+/// The envelope of a request: its id and the raw operation name, before anything else is
+/// checked. Splitting this step out lets the broker apply the contract's precedence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// The client's request id, echoed as `re`.
+    pub id: u64,
+    /// The operation, or the error for a missing, mistyped or unknown `op`.
+    pub op: Result<Op, ErrorBody>,
+    /// The whole payload, for [`Request::parse`].
+    pub payload: Payload,
+}
+
+impl Envelope {
+    /// Reads `id` and `op`. A missing or invalid `id` is the `Err` case: a `bad_frame`
+    /// connection error, since there is no id to answer.
+    pub fn read(payload: Payload) -> Result<Envelope, ErrorBody> {
+        let id = match payload.get("id") {
+            Some(value) => value.as_u64().ok_or_else(|| {
+                ErrorBody::new(ErrorCode::BadFrame, "the request id must be an unsigned integer")
+            })?,
+            None => return Err(ErrorBody::new(ErrorCode::BadFrame, "the request has no id")),
+        };
+        let op = match payload.get("op") {
+            Some(Value::String(s)) => match s.as_str() {
+                Some(name) => Op::from_name(name).ok_or_else(|| {
+                    ErrorBody::new(ErrorCode::UnknownOp, format!("unknown operation {name:?}"))
+                        .with_field("op")
+                }),
+                None => Err(invalid("op", "must be valid UTF-8")),
+            },
+            Some(_) => Err(invalid("op", "must be a string")),
+            None => Err(invalid("op", "is missing")),
+        };
+        Ok(Envelope { id, op, payload })
+    }
+}
+
+/// An `invalid_argument` error naming `field`.
+pub fn invalid(field: &str, problem: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::InvalidArgument, format!("{field} {problem}")).with_field(field)
+}
+
+/// Typed access to a request's arguments, each failure naming the field.
+struct Args<'a>(&'a Payload);
+
+impl Args<'_> {
+    fn opt_string(&self, field: &str) -> Result<Option<String>, ErrorBody> {
+        match self.0.get(field) {
+            None | Some(Value::Nil) => Ok(None),
+            Some(Value::String(s)) => match s.as_str() {
+                Some(text) => Ok(Some(text.to_owned())),
+                None => Err(invalid(field, "must be valid UTF-8")),
+            },
+            Some(_) => Err(invalid(field, "must be a string")),
+        }
+    }
+
+    fn string(&self, field: &str) -> Result<String, ErrorBody> {
+        self.opt_string(field)?.ok_or_else(|| invalid(field, "is missing"))
+    }
+
+    fn opt_u64(&self, field: &str) -> Result<Option<u64>, ErrorBody> {
+        match self.0.get(field) {
+            None | Some(Value::Nil) => Ok(None),
+            Some(value) => value.as_u64().map(Some).ok_or_else(|| invalid(field, "must be an unsigned integer")),
+        }
+    }
+
+    fn u64(&self, field: &str) -> Result<u64, ErrorBody> {
+        self.opt_u64(field)?.ok_or_else(|| invalid(field, "is missing"))
+    }
+
+    fn opt_strings(&self, field: &str) -> Result<Option<Vec<String>>, ErrorBody> {
+        match self.0.get(field) {
+            None | Some(Value::Nil) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item.as_str() {
+                    Some(text) => Ok(text.to_owned()),
+                    None => Err(invalid(field, "must be an array of strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(invalid(field, "must be an array of strings")),
+        }
+    }
+
+    fn strings(&self, field: &str) -> Result<Vec<String>, ErrorBody> {
+        self.opt_strings(field)?.ok_or_else(|| invalid(field, "is missing"))
+    }
+}
+
+impl Request {
+    /// Reads the arguments of `op` from `payload`; extra keys are ignored.
+    pub fn parse(op: Op, payload: &Payload) -> Result<Request, ErrorBody> {
+        let a = Args(payload);
+        Ok(match op {
+            Op::Hello => Request::Hello {
+                version: a.u64("version")?,
+                client: a.opt_string("client")?,
+                client_ip: a.opt_string("client_ip")?,
+            },
+            Op::Register => Request::Register {
+                login: a.string("login")?,
+                name: a.string("name")?,
+                password: a.string("password")?,
+            },
+            Op::Login => Request::Login { login: a.string("login")?, password: a.string("password")? },
+            Op::Auth => Request::Auth { token: a.string("token")? },
+            Op::Logout => Request::Logout,
+            Op::Me => Request::Me,
+            Op::SetName => Request::SetName { name: a.string("name")? },
+            Op::Passwd => Request::Passwd { old: a.string("old")?, new: a.string("new")? },
+            Op::DeleteAccount => Request::DeleteAccount { password: a.string("password")? },
+            Op::Users => Request::Users { after: a.opt_string("after")?, limit: a.opt_u64("limit")? },
+            Op::User => Request::User { login: a.string("login")? },
+            Op::Groups => Request::Groups,
+            Op::GroupCreate => Request::GroupCreate {
+                group: a.string("group")?,
+                members: a.opt_strings("members")?.unwrap_or_default(),
+            },
+            Op::GroupDelete => Request::GroupDelete { group: a.string("group")? },
+            Op::GroupAdmin => Request::GroupAdmin { group: a.string("group")?, login: a.string("login")? },
+            Op::Members => Request::Members {
+                group: a.string("group")?,
+                after: a.opt_string("after")?,
+                limit: a.opt_u64("limit")?,
+            },
+            Op::MemberAdd => Request::MemberAdd { group: a.string("group")?, logins: a.strings("logins")? },
+            Op::MemberRemove => Request::MemberRemove { group: a.string("group")?, logins: a.strings("logins")? },
+            Op::Leave => Request::Leave { group: a.string("group")? },
+            Op::Ping => Request::Ping,
+        })
+    }
+
+    /// The operation of this request.
+    pub fn op(&self) -> Op {
+        match self {
+            Request::Hello { .. } => Op::Hello,
+            Request::Register { .. } => Op::Register,
+            Request::Login { .. } => Op::Login,
+            Request::Auth { .. } => Op::Auth,
+            Request::Logout => Op::Logout,
+            Request::Me => Op::Me,
+            Request::SetName { .. } => Op::SetName,
+            Request::Passwd { .. } => Op::Passwd,
+            Request::DeleteAccount { .. } => Op::DeleteAccount,
+            Request::Users { .. } => Op::Users,
+            Request::User { .. } => Op::User,
+            Request::Groups => Op::Groups,
+            Request::GroupCreate { .. } => Op::GroupCreate,
+            Request::GroupDelete { .. } => Op::GroupDelete,
+            Request::GroupAdmin { .. } => Op::GroupAdmin,
+            Request::Members { .. } => Op::Members,
+            Request::MemberAdd { .. } => Op::MemberAdd,
+            Request::MemberRemove { .. } => Op::MemberRemove,
+            Request::Leave { .. } => Op::Leave,
+            Request::Ping => Op::Ping,
+        }
+    }
+
+    /// The request's arguments in wire order (without `id` and `op`); absent options are left out.
+    fn arguments(&self) -> Vec<(&'static str, Value)> {
+        fn s(text: &str) -> Value {
+            Value::from(text)
+        }
+        fn list(items: &[String]) -> Value {
+            Value::Array(items.iter().map(|i| s(i)).collect())
+        }
+        let mut args = Vec::new();
+        let mut opt = |key: &'static str, value: Option<Value>| {
+            if let Some(value) = value {
+                args.push((key, value));
+            }
+        };
+        match self {
+            Request::Hello { version, client, client_ip } => {
+                opt("version", Some(Value::from(*version)));
+                opt("client", client.as_deref().map(s));
+                opt("client_ip", client_ip.as_deref().map(s));
+            }
+            Request::Register { login, name, password } => {
+                opt("login", Some(s(login)));
+                opt("name", Some(s(name)));
+                opt("password", Some(s(password)));
+            }
+            Request::Login { login, password } => {
+                opt("login", Some(s(login)));
+                opt("password", Some(s(password)));
+            }
+            Request::Auth { token } => opt("token", Some(s(token))),
+            Request::SetName { name } => opt("name", Some(s(name))),
+            Request::Passwd { old, new } => {
+                opt("old", Some(s(old)));
+                opt("new", Some(s(new)));
+            }
+            Request::DeleteAccount { password } => opt("password", Some(s(password))),
+            Request::Users { after, limit } => {
+                opt("after", after.as_deref().map(s));
+                opt("limit", limit.map(Value::from));
+            }
+            Request::User { login } => opt("login", Some(s(login))),
+            Request::GroupCreate { group, members } => {
+                opt("group", Some(s(group)));
+                opt("members", (!members.is_empty()).then(|| list(members)));
+            }
+            Request::GroupDelete { group } | Request::Leave { group } => opt("group", Some(s(group))),
+            Request::GroupAdmin { group, login } => {
+                opt("group", Some(s(group)));
+                opt("login", Some(s(login)));
+            }
+            Request::Members { group, after, limit } => {
+                opt("group", Some(s(group)));
+                opt("after", after.as_deref().map(s));
+                opt("limit", limit.map(Value::from));
+            }
+            Request::MemberAdd { group, logins } | Request::MemberRemove { group, logins } => {
+                opt("group", Some(s(group)));
+                opt("logins", Some(list(logins)));
+            }
+            Request::Logout | Request::Me | Request::Groups | Request::Ping => {}
+        }
+        args
+    }
+
+    /// The request as a payload: `{"id", "op", ...arguments}`.
+    pub fn to_payload(&self, id: u64) -> Payload {
+        let mut entries = vec![("id".to_owned(), Value::from(id)), ("op".to_owned(), Value::from(self.op().name()))];
+        entries.extend(self.arguments().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        Payload::from_entries(entries)
+    }
+
+    /// The request's MessagePack bytes (without the length prefix).
+    pub fn encode(&self, id: u64) -> Vec<u8> {
+        self.to_payload(id).encode()
+    }
+}
+
+/// A user as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub login: String,
+    pub name: String,
+}
+
+/// A user in a list, with whether they are connected now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEntry {
+    pub login: String,
+    pub name: String,
+    pub online: bool,
+}
+
+/// The group object of §6, as seen by one member (`read_seq` is theirs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub gid: u64,
+    pub name: String,
+    /// The admin's login; `None` only for `all`.
+    pub admin: Option<String>,
+    /// Number of members, admin included.
+    pub members: u64,
+    pub last_seq: u64,
+    pub read_seq: u64,
+}
+
+/// `hello`'s reply: the broker's version and real limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloOk {
+    pub version: u64,
+    pub server: String,
+    pub max_frame: u64,
+    pub max_body: u64,
+    pub history_max: u64,
+    pub ping_interval_ms: u64,
+    pub idle_timeout_ms: u64,
+}
+
+/// The reply of `register`, `login` and `auth` (`auth` carries no token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionOk {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    pub user: UserInfo,
+    pub groups: Vec<Group>,
+}
+
+/// `me` and `set_name`: `{user}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserOk {
+    pub user: UserInfo,
+}
+
+/// `users`: one page in login byte order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersPage {
+    pub users: Vec<UserEntry>,
+    pub more: bool,
+}
+
+/// `members`: one page in login byte order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersPage {
+    pub members: Vec<UserEntry>,
+    pub more: bool,
+}
+
+/// `user`: one user and the groups they share with the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDetail {
+    pub login: String,
+    pub name: String,
+    pub online: bool,
+    pub groups: Vec<String>,
+}
+
+/// `groups`: the caller's groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupsOk {
+    pub groups: Vec<Group>,
+}
+
+/// `group_create` and `group_admin`: `{group}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOk {
+    pub group: Group,
+}
+
+/// `member_add`: the logins that became members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedOk {
+    pub added: Vec<String>,
+}
+
+/// `member_remove`: the logins that stopped being members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedOk {
+    pub removed: Vec<String>,
+}
+
+/// An empty reply, `{}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// The group fields spread into `group_added` and `group_updated`: the group object with
+/// its name under `group`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEvent {
+    pub group: String,
+    pub gid: u64,
+    pub admin: Option<String>,
+    pub members: u64,
+    pub last_seq: u64,
+    pub read_seq: u64,
+}
+
+impl From<Group> for GroupEvent {
+    fn from(g: Group) -> Self {
+        GroupEvent { group: g.name, gid: g.gid, admin: g.admin, members: g.members, last_seq: g.last_seq, read_seq: g.read_seq }
+    }
+}
+
+/// Why a member left a group (`group_removed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedReason {
+    Removed,
+    Left,
+}
+
+/// Why a session ended (`session_ended`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    Logout,
+    AccountDeleted,
+    PasswordChanged,
+    Expired,
+    Disabled,
+}
+
+/// An unsolicited frame from the broker (CONTRACT.md §9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum Event {
+    GroupAdded(GroupEvent),
+    GroupRemoved { group: String, gid: u64, reason: RemovedReason },
+    GroupDeleted { group: String, gid: u64, last_seq: u64 },
+    GroupUpdated(GroupEvent),
+    MemberJoined { group: String, gid: u64, login: String },
+    MemberLeft { group: String, gid: u64, login: String },
+    Presence { login: String, online: bool },
+    Read { group: String, gid: u64, read_seq: u64 },
+    SessionEnded { reason: EndReason },
+    Resync,
+}
+
+#[derive(Serialize)]
+struct OkFrame<'a, T> {
+    re: u64,
+    ok: &'a T,
+}
+
+#[derive(Serialize)]
+struct ErrFrame<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    re: Option<u64>,
+    err: &'a ErrorBody,
+}
+
+/// Encodes `{"re": id, "ok": ok}`.
+pub fn encode_ok<T: Serialize>(re: u64, ok: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(&OkFrame { re, ok }).expect("reply types always serialize")
+}
+
+/// Encodes `{"re": id, "err": err}`, or a connection error `{"err": err}` when `re` is `None`.
+pub fn encode_err(re: Option<u64>, err: &ErrorBody) -> Vec<u8> {
+    rmp_serde::to_vec_named(&ErrFrame { re, err }).expect("error bodies always serialize")
+}
+
+/// Encodes an event.
+pub fn encode_event(event: &Event) -> Vec<u8> {
+    rmp_serde::to_vec_named(event).expect("events always serialize")
+}
+
+/// A frame received from the broker, classified by its envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// A successful reply; the payload is typed by whoever sent the request.
+    Ok { re: u64, ok: Value },
+    /// An error reply.
+    Err { re: u64, err: ErrorBody },
+    /// An event.
+    Event(Event),
+    /// A connection error (the broker closes afterwards unless the code is `bad_frame`).
+    ConnectionError(ErrorBody),
+}
+
+/// Why a broker frame could not be understood.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected frame from the broker: {0}")]
+pub struct IncomingError(pub String);
+
+impl Incoming {
+    /// Classifies a payload sent by the broker.
+    pub fn parse(payload: &Payload) -> Result<Incoming, IncomingError> {
+        let err = |what: &str| IncomingError(what.to_owned());
+        if payload.get("ev").is_some() {
+            let event = from_value(&payload.to_value()).map_err(|e| IncomingError(e.to_string()))?;
+            return Ok(Incoming::Event(event));
+        }
+        let re = match payload.get("re") {
+            Some(value) => Some(value.as_u64().ok_or_else(|| err("re is not an unsigned integer"))?),
+            None => None,
+        };
+        match (re, payload.get("ok"), payload.get("err")) {
+            (Some(re), Some(ok), None) => Ok(Incoming::Ok { re, ok: ok.clone() }),
+            (re, None, Some(body)) => {
+                let body: ErrorBody = from_value(body).map_err(|e| IncomingError(e.to_string()))?;
+                Ok(match re {
+                    Some(re) => Incoming::Err { re, err: body },
+                    None => Incoming::ConnectionError(body),
+                })
+            }
+            _ => Err(err("neither a reply, an event nor a connection error")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_request(payload: Payload) -> Result<Request, ErrorBody> {
+        let envelope = Envelope::read(payload).expect("envelope");
+        Request::parse(envelope.op?, &envelope.payload)
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        let samples = vec![
+            Request::Hello { version: 1, client: Some("t".into()), client_ip: None },
+            Request::Register { login: "ann".into(), name: "Ann".into(), password: "secret-pw".into() },
+            Request::Login { login: "ann".into(), password: "secret-pw".into() },
+            Request::Auth { token: "x".into() },
+            Request::Logout,
+            Request::Me,
+            Request::SetName { name: "Анна".into() },
+            Request::Passwd { old: "a".into(), new: "b".into() },
+            Request::DeleteAccount { password: "p".into() },
+            Request::Users { after: Some("a".into()), limit: Some(5) },
+            Request::User { login: "bob".into() },
+            Request::Groups,
+            Request::GroupCreate { group: "g".into(), members: vec!["bob".into()] },
+            Request::GroupDelete { group: "g".into() },
+            Request::GroupAdmin { group: "g".into(), login: "bob".into() },
+            Request::Members { group: "g".into(), after: None, limit: None },
+            Request::MemberAdd { group: "g".into(), logins: vec!["a".into(), "b".into()] },
+            Request::MemberRemove { group: "g".into(), logins: vec!["a".into()] },
+            Request::Leave { group: "g".into() },
+            Request::Ping,
+        ];
+        let ops: Vec<Op> = samples.iter().map(Request::op).collect();
+        assert_eq!(ops, Op::ALL.to_vec(), "one sample per operation");
+        for (id, request) in samples.into_iter().enumerate() {
+            let bytes = request.encode(id as u64);
+            let back = parse_request(Payload::parse(&bytes).unwrap()).unwrap();
+            assert_eq!(back, request);
+        }
+    }
+
+    #[test]
+    fn envelope_errors_follow_the_contract() {
+        let map = |pairs: Vec<(&str, Value)>| {
+            Payload::from_entries(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        };
+        let no_id = Envelope::read(map(vec![("op", "ping".into())])).unwrap_err();
+        assert_eq!(no_id.code, ErrorCode::BadFrame);
+        let negative = Envelope::read(map(vec![("id", Value::from(-1)), ("op", "ping".into())])).unwrap_err();
+        assert_eq!(negative.code, ErrorCode::BadFrame);
+        let no_op = Envelope::read(map(vec![("id", 1.into())])).unwrap().op.unwrap_err();
+        assert_eq!((no_op.code, no_op.field.as_deref()), (ErrorCode::InvalidArgument, Some("op")));
+        let int_op = Envelope::read(map(vec![("id", 1.into()), ("op", 5.into())])).unwrap().op.unwrap_err();
+        assert_eq!(int_op.code, ErrorCode::InvalidArgument);
+        let unknown = Envelope::read(map(vec![("id", 1.into()), ("op", "fly".into())])).unwrap().op.unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::UnknownOp);
+        let bin = Request::parse(Op::Login, &map(vec![("login", Value::Binary(b"ann".to_vec())), ("password", "x".into())]))
+            .unwrap_err();
+        assert_eq!((bin.code, bin.field.as_deref()), (ErrorCode::InvalidArgument, Some("login")));
+        let wide = Request::parse(Op::Users, &map(vec![("limit", Value::from(u64::MAX))])).unwrap();
+        assert_eq!(wide, Request::Users { after: None, limit: Some(u64::MAX) });
+    }
+
+    #[test]
+    fn events_and_replies_round_trip() {
+        let events = vec![
+            Event::GroupAdded(GroupEvent { group: "g".into(), gid: 2, admin: Some("ann".into()), members: 2, last_seq: 0, read_seq: 0 }),
+            Event::GroupUpdated(GroupEvent { group: "all".into(), gid: 1, admin: None, members: 9, last_seq: 4, read_seq: 3 }),
+            Event::GroupRemoved { group: "g".into(), gid: 2, reason: RemovedReason::Left },
+            Event::GroupDeleted { group: "g".into(), gid: 2, last_seq: 7 },
+            Event::MemberJoined { group: "g".into(), gid: 2, login: "bob".into() },
+            Event::MemberLeft { group: "g".into(), gid: 2, login: "bob".into() },
+            Event::Presence { login: "bob".into(), online: true },
+            Event::Read { group: "g".into(), gid: 2, read_seq: 5 },
+            Event::SessionEnded { reason: EndReason::PasswordChanged },
+            Event::Resync,
+        ];
+        for event in events {
+            let payload = Payload::parse(&encode_event(&event)).unwrap();
+            assert_eq!(Incoming::parse(&payload).unwrap(), Incoming::Event(event));
+        }
+        let reply = Payload::parse(&encode_ok(9, &AddedOk { added: vec!["bob".into()] })).unwrap();
+        let Incoming::Ok { re, ok } = Incoming::parse(&reply).unwrap() else { panic!("not ok") };
+        assert_eq!(re, 9);
+        assert_eq!(from_value::<AddedOk>(&ok).unwrap().added, vec!["bob".to_owned()]);
+        let body = ErrorBody::new(ErrorCode::RateLimited, "slow down").with_retry_after_ms(1000);
+        let conn = Payload::parse(&encode_err(None, &body)).unwrap();
+        assert_eq!(Incoming::parse(&conn).unwrap(), Incoming::ConnectionError(body));
+    }
+}
