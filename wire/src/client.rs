@@ -261,7 +261,12 @@ impl Client {
     }
 
     /// One page of a group's members after `after`, in login byte order.
-    pub async fn members(&self, group: &str, after: Option<&str>, limit: Option<u64>) -> Result<MembersPage, ClientError> {
+    pub async fn members(
+        &self,
+        group: &str,
+        after: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<MembersPage, ClientError> {
         self.call(Request::Members { group: group.into(), after: after.map(Into::into), limit }).await
     }
 
@@ -272,7 +277,10 @@ impl Client {
 
     /// Removes members (admin only); returns the logins that were members.
     pub async fn member_remove(&self, group: &str, logins: &[String]) -> Result<Vec<String>, ClientError> {
-        Ok(self.call::<RemovedOk>(Request::MemberRemove { group: group.into(), logins: logins.to_vec() }).await?.removed)
+        Ok(self
+            .call::<RemovedOk>(Request::MemberRemove { group: group.into(), logins: logins.to_vec() })
+            .await?
+            .removed)
     }
 
     /// Leaves a group.
@@ -461,7 +469,10 @@ impl Driver {
 
     /// Routes one frame; returns false when the broker is closing the connection.
     fn receive(&mut self, frame: &[u8], pending: &mut HashMap<u64, Option<ReplySender>>) -> bool {
-        let incoming = match Payload::parse(frame).map_err(|e| e.to_string()).and_then(|p| Incoming::parse(&p).map_err(|e| e.to_string())) {
+        let incoming = match Payload::parse(frame)
+            .map_err(|e| e.to_string())
+            .and_then(|p| Incoming::parse(&p).map_err(|e| e.to_string()))
+        {
             Ok(incoming) => incoming,
             Err(err) => {
                 tracing::warn!(%err, "ignoring a frame from the broker");

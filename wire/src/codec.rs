@@ -46,11 +46,8 @@ pub struct FrameCodec {
 impl FrameCodec {
     /// A codec refusing payloads longer than `max_frame` bytes in both directions.
     pub fn new(max_frame: usize) -> Self {
-        let inner = LengthDelimitedCodec::builder()
-            .big_endian()
-            .length_field_length(4)
-            .max_frame_length(max_frame)
-            .new_codec();
+        let inner =
+            LengthDelimitedCodec::builder().big_endian().length_field_length(4).max_frame_length(max_frame).new_codec();
         FrameCodec { inner, max_frame }
     }
 
@@ -127,9 +124,8 @@ impl Payload {
             return Err(PayloadError { id: None, reason: "empty frame".into() });
         }
         let mut rest = bytes;
-        let value = rmpv::decode::read_value_with_max_depth(&mut rest, MAX_NESTING).map_err(|err| {
-            PayloadError { id: None, reason: format!("payload is not valid MessagePack: {err}") }
-        })?;
+        let value = rmpv::decode::read_value_with_max_depth(&mut rest, MAX_NESTING)
+            .map_err(|err| PayloadError { id: None, reason: format!("payload is not valid MessagePack: {err}") })?;
         let Value::Map(pairs) = value else {
             return Err(PayloadError { id: None, reason: "payload is not a map".into() });
         };

@@ -144,16 +144,15 @@ impl Envelope {
     /// connection error, since there is no id to answer.
     pub fn read(payload: Payload) -> Result<Envelope, ErrorBody> {
         let id = match payload.get("id") {
-            Some(value) => value.as_u64().ok_or_else(|| {
-                ErrorBody::new(ErrorCode::BadFrame, "the request id must be an unsigned integer")
-            })?,
+            Some(value) => value
+                .as_u64()
+                .ok_or_else(|| ErrorBody::new(ErrorCode::BadFrame, "the request id must be an unsigned integer"))?,
             None => return Err(ErrorBody::new(ErrorCode::BadFrame, "the request has no id")),
         };
         let op = match payload.get("op") {
             Some(Value::String(s)) => match s.as_str() {
                 Some(name) => Op::from_name(name).ok_or_else(|| {
-                    ErrorBody::new(ErrorCode::UnknownOp, format!("unknown operation {name:?}"))
-                        .with_field("op")
+                    ErrorBody::new(ErrorCode::UnknownOp, format!("unknown operation {name:?}")).with_field("op")
                 }),
                 None => Err(invalid("op", "must be valid UTF-8")),
             },
@@ -485,7 +484,14 @@ pub struct GroupEvent {
 
 impl From<Group> for GroupEvent {
     fn from(g: Group) -> Self {
-        GroupEvent { group: g.name, gid: g.gid, admin: g.admin, members: g.members, last_seq: g.last_seq, read_seq: g.read_seq }
+        GroupEvent {
+            group: g.name,
+            gid: g.gid,
+            admin: g.admin,
+            members: g.members,
+            last_seq: g.last_seq,
+            read_seq: g.read_seq,
+        }
     }
 }
 
@@ -653,8 +659,9 @@ mod tests {
         assert_eq!(int_op.code, ErrorCode::InvalidArgument);
         let unknown = Envelope::read(map(vec![("id", 1.into()), ("op", "fly".into())])).unwrap().op.unwrap_err();
         assert_eq!(unknown.code, ErrorCode::UnknownOp);
-        let bin = Request::parse(Op::Login, &map(vec![("login", Value::Binary(b"ann".to_vec())), ("password", "x".into())]))
-            .unwrap_err();
+        let bin =
+            Request::parse(Op::Login, &map(vec![("login", Value::Binary(b"ann".to_vec())), ("password", "x".into())]))
+                .unwrap_err();
         assert_eq!((bin.code, bin.field.as_deref()), (ErrorCode::InvalidArgument, Some("login")));
         let wide = Request::parse(Op::Users, &map(vec![("limit", Value::from(u64::MAX))])).unwrap();
         assert_eq!(wide, Request::Users { after: None, limit: Some(u64::MAX) });
@@ -663,8 +670,22 @@ mod tests {
     #[test]
     fn events_and_replies_round_trip() {
         let events = vec![
-            Event::GroupAdded(GroupEvent { group: "g".into(), gid: 2, admin: Some("ann".into()), members: 2, last_seq: 0, read_seq: 0 }),
-            Event::GroupUpdated(GroupEvent { group: "all".into(), gid: 1, admin: None, members: 9, last_seq: 4, read_seq: 3 }),
+            Event::GroupAdded(GroupEvent {
+                group: "g".into(),
+                gid: 2,
+                admin: Some("ann".into()),
+                members: 2,
+                last_seq: 0,
+                read_seq: 0,
+            }),
+            Event::GroupUpdated(GroupEvent {
+                group: "all".into(),
+                gid: 1,
+                admin: None,
+                members: 9,
+                last_seq: 4,
+                read_seq: 3,
+            }),
             Event::GroupRemoved { group: "g".into(), gid: 2, reason: RemovedReason::Left },
             Event::GroupDeleted { group: "g".into(), gid: 2, last_seq: 7 },
             Event::MemberJoined { group: "g".into(), gid: 2, login: "bob".into() },

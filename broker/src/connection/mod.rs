@@ -1,0 +1,185 @@
+//! One task per connection: it reads frames, answers them in order, and hands replies and
+//! events to the connection's [`outbox::Outbox`], written by a second, small task.
+//!
+//! Requests are carried out one at a time in arrival order, so a request always sees
+//! everything its connection asked before. While the outbox holds `max_inflight` unread
+//! replies the task stops reading the socket.
+
+pub mod outbox;
+
+use crate::hub::ConnId;
+use crate::ops::{self, ConnState, Effect};
+use crate::server::Ctx;
+use bytes::{Bytes, BytesMut};
+use joint_wire::codec::{frame, FrameCodec, FrameError, Payload};
+use joint_wire::message::{encode_err, Envelope, Op};
+use joint_wire::{ErrorBody, ErrorCode};
+use outbox::{Outbox, EVENT_QUEUE};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+/// How long a closing connection keeps reading (and discarding) so that its last error
+/// frame is not destroyed by a TCP reset.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+    stream.set_nodelay(true).ok();
+    let (mut reader, writer) = stream.into_split();
+    let outbox = Arc::new(Outbox::new(EVENT_QUEUE));
+    let write_timeout = Duration::from_millis(ctx.settings.write_timeout_ms);
+    let writer_task = tokio::spawn({
+        let outbox = outbox.clone();
+        async move { outbox.write_to(writer, write_timeout).await }
+    });
+    let id = ctx.hub.attach(outbox.clone());
+    let mut handler = Handler { ctx: ctx.clone(), id, outbox: outbox.clone(), state: ConnState::new(id, peer.ip()) };
+    handler.run(&mut reader, &shutdown).await;
+    ctx.hub.detach(id);
+    outbox.close();
+    let _ = writer_task.await;
+}
+
+/// Refuses a connection over a limit with a connection error, then closes it.
+pub async fn refuse(stream: TcpStream, body: ErrorBody) {
+    let (mut reader, writer) = stream.into_split();
+    let outbox = Outbox::new(1);
+    outbox.push_reply(Bytes::from(frame(&encode_err(None, &body))));
+    outbox.close();
+    tokio::join!(outbox.write_to(writer, DRAIN), drain(&mut reader));
+}
+
+/// Reads and discards input for up to [`DRAIN`] or until the peer closes.
+async fn drain(reader: &mut OwnedReadHalf) {
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let mut sink = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, reader.read(&mut sink)).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+struct Handler {
+    ctx: Arc<Ctx>,
+    id: ConnId,
+    outbox: Arc<Outbox>,
+    state: ConnState,
+}
+
+impl Handler {
+    async fn run(&mut self, reader: &mut OwnedReadHalf, shutdown: &CancellationToken) {
+        let settings = &self.ctx.settings;
+        let mut codec = FrameCodec::new(settings.max_frame);
+        let mut buffer = BytesMut::with_capacity(4096);
+        let half_frame = Duration::from_millis(settings.idle_half_frame_ms);
+        loop {
+            loop {
+                match codec.decode(&mut buffer) {
+                    Ok(Some(frame)) => {
+                        self.outbox.wait_for_room(self.ctx.settings.max_inflight).await;
+                        self.handle(frame).await;
+                    }
+                    Ok(None) => break,
+                    Err(FrameError::TooLarge { max }) => {
+                        let msg = format!("the frame is longer than the limit of {max} bytes");
+                        return self.fatal(reader, ErrorBody::new(ErrorCode::FrameTooLarge, msg)).await;
+                    }
+                    Err(FrameError::Io(_)) => return,
+                }
+            }
+            if shutdown.is_cancelled() {
+                return self.fatal(reader, shutting_down()).await;
+            }
+            let limit = if buffer.is_empty() {
+                self.ctx.settings.idle_limit(self.ctx.hub.session(self.id).is_some())
+            } else {
+                half_frame
+            };
+            if buffer.capacity() - buffer.len() < 1024 {
+                buffer.reserve(4096);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return self.fatal(reader, shutting_down()).await,
+                _ = self.outbox.dead() => return,
+                read = tokio::time::timeout(limit, reader.read_buf(&mut buffer)) => match read {
+                    Err(_) => {
+                        let body = ErrorBody::new(ErrorCode::IdleTimeout, "the connection was idle for too long");
+                        return self.fatal(reader, body).await;
+                    }
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(_)) => {}
+                },
+            }
+        }
+    }
+
+    /// Sends a connection error, closes the outbox and drains input before closing.
+    async fn fatal(&mut self, reader: &mut OwnedReadHalf, body: ErrorBody) {
+        tracing::debug!(conn = self.id, code = %body.code, "closing connection");
+        self.outbox.push_reply(Bytes::from(frame(&encode_err(None, &body))));
+        self.outbox.close();
+        drain(reader).await;
+    }
+
+    /// Answers one frame: a reply (or a `bad_frame` connection error), then its effects.
+    async fn handle(&mut self, payload: Bytes) {
+        let payload = match Payload::parse(&payload) {
+            Ok(payload) => payload,
+            Err(err) => {
+                let body = ErrorBody::new(ErrorCode::BadFrame, err.reason);
+                return self.send(err.id, encode_err(err.id, &body));
+            }
+        };
+        let envelope = match Envelope::read(payload) {
+            Ok(envelope) => envelope,
+            Err(body) => return self.send(None, encode_err(None, &body)),
+        };
+        let id = envelope.id;
+        if envelope.op != Ok(Op::Hello) {
+            self.state.hello_allowed = false;
+        }
+        match ops::dispatch(&self.ctx, &mut self.state, envelope).await {
+            Ok(outcome) => {
+                self.send(Some(id), outcome.reply);
+                self.apply(outcome.effects);
+            }
+            Err(err) => self.send(Some(id), encode_err(Some(id), &err.to_body())),
+        }
+    }
+
+    /// Queues a reply, refusing to send one larger than the announced `max_frame`.
+    fn send(&self, re: Option<u64>, payload: Vec<u8>) {
+        let payload = if payload.len() > self.ctx.settings.max_frame {
+            tracing::error!(conn = self.id, len = payload.len(), "reply larger than max_frame withheld");
+            let body = ErrorBody::new(ErrorCode::Internal, "the broker failed to carry out the request");
+            encode_err(re, &body)
+        } else {
+            payload
+        };
+        self.outbox.push_reply(Bytes::from(frame(&payload)));
+    }
+
+    /// Carries out what a request caused, after its reply is queued.
+    fn apply(&self, effects: Vec<Effect>) {
+        let hub = &self.ctx.hub;
+        for effect in effects {
+            match effect {
+                Effect::SignIn(session) => hub.sign_in(self.id, session),
+                Effect::Rename(account) => hub.rename(&account),
+                Effect::Notify(change) => hub.send(&change.to, &change.event),
+                Effect::EndSessions { tokens, reason } => hub.end_sessions(&tokens, reason),
+            }
+        }
+    }
+}
+
+fn shutting_down() -> ErrorBody {
+    ErrorBody::new(ErrorCode::ShuttingDown, "the broker is shutting down")
+}

@@ -1,0 +1,192 @@
+//! One connection's outgoing queue and the task that writes it to the socket.
+//!
+//! Replies and events share one FIFO so that a reply always reaches the socket before the
+//! events its request caused. Replies are never dropped (the connection stops reading
+//! requests instead, see [`Outbox::wait_for_room`]); events are bounded: on overflow the
+//! queued events are dropped and replaced by one `resync`, which tells the client to
+//! refetch its groups and members.
+
+use bytes::{Bytes, BytesMut};
+use joint_wire::message::{encode_event, Event};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
+
+/// How many non-message events may wait for a slow reader before they collapse into `resync`.
+pub const EVENT_QUEUE: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A reply or connection error: never dropped, counted for back-pressure.
+    Reply,
+    /// An event that must not be lost (`session_ended`): never dropped, not counted.
+    Control,
+    /// An event that may collapse into `resync`.
+    Event,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<(Kind, Bytes)>,
+    replies: usize,
+    events: usize,
+    resync_queued: bool,
+    closing: bool,
+    dead: bool,
+}
+
+/// The queue between a connection's producers (its own handler, other connections' events)
+/// and its writer task.
+pub struct Outbox {
+    state: Mutex<State>,
+    /// Wakes the writer when frames arrive or the outbox closes.
+    writer: Notify,
+    /// Wakes the handler when replies drain or the writer dies.
+    handler: Notify,
+    event_cap: usize,
+}
+
+impl Outbox {
+    /// An empty outbox that holds at most `event_cap` events.
+    pub fn new(event_cap: usize) -> Outbox {
+        Outbox { state: Mutex::default(), writer: Notify::new(), handler: Notify::new(), event_cap }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a reply or a connection error (a whole frame, length prefix included).
+    pub fn push_reply(&self, frame: Bytes) {
+        let mut state = self.state();
+        if state.closing || state.dead {
+            return;
+        }
+        state.queue.push_back((Kind::Reply, frame));
+        state.replies += 1;
+        drop(state);
+        self.writer.notify_one();
+    }
+
+    /// Queues an event frame, collapsing the queued events into one `resync` on overflow.
+    pub fn push_event(&self, frame: Bytes) {
+        let mut state = self.state();
+        if state.closing || state.dead {
+            return;
+        }
+        if state.resync_queued {
+            return; // the client will refetch everything anyway
+        }
+        if state.events >= self.event_cap {
+            state.queue.retain(|(kind, _)| *kind != Kind::Event);
+            state.events = 0;
+            state.resync_queued = true;
+            let resync = Bytes::from(joint_wire::codec::frame(&encode_event(&Event::Resync)));
+            state.queue.push_back((Kind::Control, resync));
+        } else {
+            state.queue.push_back((Kind::Event, frame));
+            state.events += 1;
+        }
+        drop(state);
+        self.writer.notify_one();
+    }
+
+    /// Queues an event that must never be dropped or collapsed (`session_ended`).
+    pub fn push_control(&self, frame: Bytes) {
+        let mut state = self.state();
+        if state.closing || state.dead {
+            return;
+        }
+        state.queue.push_back((Kind::Control, frame));
+        drop(state);
+        self.writer.notify_one();
+    }
+
+    /// Lets the writer send what is queued, then shut the socket's write side.
+    pub fn close(&self) {
+        self.state().closing = true;
+        self.writer.notify_one();
+    }
+
+    /// Waits until fewer than `max` replies are queued (or the writer died): a client that
+    /// does not read its replies stops being read from.
+    pub async fn wait_for_room(&self, max: usize) {
+        loop {
+            let notified = self.handler.notified();
+            {
+                let state = self.state();
+                if state.replies < max || state.dead {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves when the writer has given up on the socket.
+    pub async fn dead(&self) {
+        loop {
+            let notified = self.handler.notified();
+            if self.state().dead {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes everything queued, or `None` once closed and drained.
+    async fn next_batch(&self) -> Option<Vec<Bytes>> {
+        loop {
+            let notified = self.writer.notified();
+            {
+                let mut state = self.state();
+                if !state.queue.is_empty() {
+                    state.replies = 0;
+                    state.events = 0;
+                    state.resync_queued = false;
+                    let batch = state.queue.drain(..).map(|(_, frame)| frame).collect();
+                    drop(state);
+                    self.handler.notify_waiters();
+                    return Some(batch);
+                }
+                if state.closing {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn mark_dead(&self) {
+        self.state().dead = true;
+        self.handler.notify_waiters();
+    }
+
+    /// Writes queued frames until the outbox closes. A socket that accepts no byte for
+    /// `write_timeout` (a dead reader) is given up; a merely slow one is waited for.
+    pub async fn write_to(&self, mut socket: OwnedWriteHalf, write_timeout: Duration) {
+        let mut buffer = BytesMut::new();
+        while let Some(batch) = self.next_batch().await {
+            for frame in batch {
+                buffer.extend_from_slice(&frame);
+            }
+            while !buffer.is_empty() {
+                match tokio::time::timeout(write_timeout, socket.write_buf(&mut buffer)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => {
+                        self.mark_dead();
+                        return;
+                    }
+                }
+            }
+            if buffer.capacity() > 64 * 1024 {
+                buffer = BytesMut::new(); // do not keep a large reply's memory for the connection's life
+            }
+        }
+        let _ = socket.shutdown().await;
+        self.mark_dead();
+    }
+}

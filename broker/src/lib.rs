@@ -1,0 +1,16 @@
+//! The Joint broker as a library, so that tests start the real thing on `127.0.0.1:0`.
+//!
+//! Start at [`server::Broker`]; ARCHITECTURE.md walks the path of a request.
+
+pub mod connection;
+pub mod error;
+pub mod hub;
+pub mod limits;
+pub mod names;
+pub mod ops;
+pub mod password;
+pub mod server;
+pub mod settings;
+pub mod store;
+pub mod telemetry;
+pub mod token;

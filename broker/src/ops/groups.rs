@@ -1,0 +1,107 @@
+//! groups, group_create, group_delete, group_admin, members, member_add, member_remove, leave.
+
+use super::{page_limit, Effect, Outcome, Reply};
+use crate::error::BrokerError;
+use crate::hub::Session;
+use crate::names;
+use crate::server::Ctx;
+use crate::store::GroupChange;
+use joint_wire::message::{AddedOk, Empty, GroupOk, GroupsOk, MembersPage, RemovedOk, UserEntry};
+
+fn notify(changes: Vec<GroupChange>) -> Vec<Effect> {
+    changes.into_iter().map(Effect::Notify).collect()
+}
+
+/// `groups`: the caller's groups.
+pub async fn groups(ctx: &Ctx, reply: Reply, me: &Session) -> Result<Outcome, BrokerError> {
+    let groups = ctx.store.groups(me.account.id).await?;
+    Ok(reply.ok(&GroupsOk { groups }))
+}
+
+/// `group_create`: a new group administered by the caller.
+pub async fn create(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    group: String,
+    members: Vec<String>,
+) -> Result<Outcome, BrokerError> {
+    let name = names::group_name("group", &group)?;
+    let members = names::logins("members", &members)?;
+    let (group, changes) = ctx.store.group_create(me.account.id, &name, &members).await?;
+    tracing::info!(gid = group.gid, "group created");
+    Ok(reply.with(&GroupOk { group }, notify(changes)))
+}
+
+/// `group_delete`: deletes a group (admin only).
+pub async fn delete(ctx: &Ctx, reply: Reply, me: &Session, group: String) -> Result<Outcome, BrokerError> {
+    let name = names::group_name("group", &group)?;
+    let change = ctx.store.group_delete(me.account.id, &name).await?;
+    Ok(reply.with(&Empty {}, notify(vec![change])))
+}
+
+/// `group_admin`: hands administration to another member.
+pub async fn admin(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    group: String,
+    login: String,
+) -> Result<Outcome, BrokerError> {
+    let name = names::group_name("group", &group)?;
+    let login = names::login("login", &login)?;
+    let (group, changes) = ctx.store.group_admin(me.account.id, &name, &login).await?;
+    Ok(reply.with(&GroupOk { group }, notify(changes)))
+}
+
+/// `members`: one page of a group's members in login byte order.
+pub async fn members(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    group: String,
+    after: Option<String>,
+    limit: Option<u64>,
+) -> Result<Outcome, BrokerError> {
+    let name = names::group_name("group", &group)?;
+    let limit = page_limit(limit, 100, 1000)?;
+    let (rows, more) = ctx.store.members(me.account.id, &name, after.as_deref(), limit).await?;
+    let entries: Vec<UserEntry> =
+        rows.into_iter().map(|m| UserEntry { online: ctx.hub.online(m.id), login: m.login, name: m.name }).collect();
+    Ok(reply.page(ctx.settings.max_frame, entries, more, |members, more| MembersPage { members, more }))
+}
+
+/// `member_add`: adds members (admin only).
+pub async fn member_add(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    group: String,
+    logins: Vec<String>,
+) -> Result<Outcome, BrokerError> {
+    let name = names::group_name("group", &group)?;
+    let logins = names::logins("logins", &logins)?;
+    let change = ctx.store.member_add(me.account.id, &name, &logins).await?;
+    Ok(reply.with(&AddedOk { added: change.logins }, notify(change.changes)))
+}
+
+/// `member_remove`: removes members (admin only).
+pub async fn member_remove(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    group: String,
+    logins: Vec<String>,
+) -> Result<Outcome, BrokerError> {
+    let name = names::group_name("group", &group)?;
+    let logins = names::logins("logins", &logins)?;
+    let change = ctx.store.member_remove(me.account.id, &name, &logins).await?;
+    Ok(reply.with(&RemovedOk { removed: change.logins }, notify(change.changes)))
+}
+
+/// `leave`: the caller leaves a group.
+pub async fn leave(ctx: &Ctx, reply: Reply, me: &Session, group: String) -> Result<Outcome, BrokerError> {
+    let name = names::group_name("group", &group)?;
+    let changes = ctx.store.leave(me.account.id, &me.account.login, &name).await?;
+    Ok(reply.with(&Empty {}, notify(changes)))
+}

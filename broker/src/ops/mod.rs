@@ -1,0 +1,152 @@
+//! Dispatch: one `match` from a request to the function that carries it out, after the
+//! checks the contract orders before any operation (CONTRACT.md §10 precedence:
+//! unknown_op → unauthenticated / already_authenticated → invalid_argument → …).
+
+mod account;
+mod groups;
+mod session;
+
+use crate::error::BrokerError;
+use crate::hub::{ConnId, Session};
+use crate::server::Ctx;
+use crate::store::{Account, GroupChange};
+use crate::token::TokenHash;
+use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Request};
+use joint_wire::ErrorCode;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// What a connection knows about itself between requests.
+#[derive(Debug, Clone)]
+pub struct ConnState {
+    /// The connection's id in the hub.
+    pub id: ConnId,
+    /// The client's IP for limits: the peer's, or the one a trusted proxy named in `hello`.
+    pub ip: IpAddr,
+    /// The socket peer's IP.
+    pub peer_ip: IpAddr,
+    /// True until the first request that is not a refused `hello`.
+    pub hello_allowed: bool,
+}
+
+impl ConnState {
+    /// The state of a fresh connection from `peer_ip`.
+    pub fn new(id: ConnId, peer_ip: IpAddr) -> ConnState {
+        ConnState { id, ip: peer_ip, peer_ip, hello_allowed: true }
+    }
+}
+
+/// A state change or notification a request causes, applied after its reply is queued so
+/// that the reply reaches the requesting connection before any event it causes.
+#[derive(Debug)]
+pub enum Effect {
+    /// The connection is now signed in.
+    SignIn(Session),
+    /// The account's display name changed.
+    Rename(Account),
+    /// An event for some users' connections.
+    Notify(GroupChange),
+    /// These sessions died: their connections get `session_ended` and become anonymous.
+    EndSessions { tokens: Vec<TokenHash>, reason: EndReason },
+}
+
+/// A successful request: its encoded reply and its effects.
+#[derive(Debug)]
+pub struct Outcome {
+    pub reply: Vec<u8>,
+    pub effects: Vec<Effect>,
+}
+
+/// Builds outcomes for one request id.
+pub(crate) struct Reply(u64);
+
+impl Reply {
+    /// An outcome with a reply and no effects.
+    pub fn ok<T: Serialize>(&self, body: &T) -> Outcome {
+        self.with(body, Vec::new())
+    }
+
+    /// An outcome with a reply and effects.
+    pub fn with<T: Serialize>(&self, body: &T, effects: Vec<Effect>) -> Outcome {
+        Outcome { reply: encode_ok(self.0, body), effects }
+    }
+
+    /// Encodes a page of items, dropping items from the end until the reply fits in
+    /// `max_frame`; `more` becomes true when items were dropped.
+    pub fn page<I: Clone, T: Serialize>(
+        &self,
+        max_frame: usize,
+        mut items: Vec<I>,
+        more: bool,
+        make: impl Fn(Vec<I>, bool) -> T,
+    ) -> Outcome {
+        let mut more = more;
+        loop {
+            let reply = encode_ok(self.0, &make(items.clone(), more));
+            if reply.len() <= max_frame || items.len() <= 1 {
+                return Outcome { reply, effects: Vec::new() };
+            }
+            let keep = items.len() * max_frame / reply.len();
+            items.truncate(keep.clamp(1, items.len() - 1));
+            more = true;
+        }
+    }
+}
+
+/// The default and the maximum of a `limit` argument.
+pub(crate) fn page_limit(limit: Option<u64>, default: u64, max: u64) -> Result<i64, BrokerError> {
+    match limit {
+        Some(0) => Err(invalid("limit", "must be at least 1").into()),
+        Some(n) => Ok(n.min(max) as i64),
+        None => Ok(default as i64),
+    }
+}
+
+/// Carries out one request after the envelope was read.
+pub async fn dispatch(ctx: &Ctx, conn: &mut ConnState, envelope: Envelope) -> Result<Outcome, BrokerError> {
+    let op = envelope.op?;
+    let session = ctx.hub.session(conn.id);
+    match (&session, op.allowed_anonymous(), op.signs_in()) {
+        (None, false, _) => return Err(BrokerError::refused(ErrorCode::Unauthenticated, "sign in first")),
+        (Some(_), _, true) => {
+            return Err(BrokerError::refused(ErrorCode::AlreadyAuthenticated, "this connection is already signed in"))
+        }
+        _ => {}
+    }
+    let request = Request::parse(op, &envelope.payload)?;
+    let reply = Reply(envelope.id);
+    let Some(me) = session else {
+        return match request {
+            Request::Hello { version, client_ip, .. } => session::hello(ctx, conn, reply, version, client_ip),
+            Request::Register { login, name, password } => {
+                session::register(ctx, conn, reply, login, name, password).await
+            }
+            Request::Login { login, password } => session::login(ctx, conn, reply, login, password).await,
+            Request::Auth { token } => session::auth(ctx, conn, reply, token).await,
+            Request::Ping => Ok(reply.ok(&joint_wire::message::Empty {})),
+            other => Err(BrokerError::Internal(anyhow::anyhow!("{:?} reached the anonymous dispatch", other.op()))),
+        };
+    };
+    match request {
+        Request::Hello { version, client_ip, .. } => session::hello(ctx, conn, reply, version, client_ip),
+        Request::Ping => Ok(reply.ok(&joint_wire::message::Empty {})),
+        Request::Logout => session::logout(ctx, reply, &me).await,
+        Request::Me => Ok(reply.ok(&joint_wire::message::UserOk { user: account::user_info(&me.account) })),
+        Request::SetName { name } => account::set_name(ctx, reply, &me, name).await,
+        Request::Passwd { old, new } => account::passwd(ctx, conn, reply, &me, old, new).await,
+        Request::DeleteAccount { password } => account::delete_account(ctx, conn, reply, &me, password).await,
+        Request::Users { after, limit } => account::users(ctx, reply, after, limit).await,
+        Request::User { login } => account::user(ctx, reply, &me, login).await,
+        Request::Groups => groups::groups(ctx, reply, &me).await,
+        Request::GroupCreate { group, members } => groups::create(ctx, reply, &me, group, members).await,
+        Request::GroupDelete { group } => groups::delete(ctx, reply, &me, group).await,
+        Request::GroupAdmin { group, login } => groups::admin(ctx, reply, &me, group, login).await,
+        Request::Members { group, after, limit } => groups::members(ctx, reply, &me, group, after, limit).await,
+        Request::MemberAdd { group, logins } => groups::member_add(ctx, reply, &me, group, logins).await,
+        Request::MemberRemove { group, logins } => groups::member_remove(ctx, reply, &me, group, logins).await,
+        Request::Leave { group } => groups::leave(ctx, reply, &me, group).await,
+        Request::Register { .. } | Request::Login { .. } | Request::Auth { .. } => {
+            Err(BrokerError::Internal(anyhow::anyhow!("sign-in request reached the signed-in dispatch")))
+        }
+    }
+}

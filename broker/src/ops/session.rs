@@ -1,0 +1,178 @@
+//! hello, register, login, auth and logout.
+
+use super::{ConnState, Effect, Outcome, Reply};
+use crate::error::BrokerError;
+use crate::hub::Session;
+use crate::limits::PasswordKey;
+use crate::server::Ctx;
+use crate::store::Account;
+use crate::{names, token};
+use joint_wire::message::{invalid, EndReason, HelloOk, SessionOk};
+use joint_wire::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// The most messages one `history` reply may hold (announced in `hello`).
+pub const HISTORY_MAX: u64 = 1000;
+
+/// A `rate_limited` refusal telling the client how long to wait (rounded up to whole ms).
+pub(crate) fn rate_limited(wait: Duration) -> BrokerError {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    ErrorBody::new(ErrorCode::RateLimited, "too many attempts; wait before trying again").with_retry_after_ms(ms).into()
+}
+
+/// Refuses a password check while the login at this IP, or the IP, is backing off.
+pub(crate) fn check_password_backoff(ctx: &Ctx, login: &str, ip: IpAddr) -> Result<(), BrokerError> {
+    let now = Instant::now();
+    let keys = [PasswordKey::LoginAtIp(login.to_owned(), ip), PasswordKey::Ip(ip)];
+    match keys.iter().filter_map(|k| ctx.password_failures.wait(k, now)).max() {
+        Some(wait) => Err(rate_limited(wait)),
+        None => Ok(()),
+    }
+}
+
+/// Records the outcome of a password check for the backoff.
+pub(crate) fn record_password_check(ctx: &Ctx, login: &str, ip: IpAddr, success: bool) {
+    let keys = [PasswordKey::LoginAtIp(login.to_owned(), ip), PasswordKey::Ip(ip)];
+    for key in keys {
+        if success {
+            ctx.password_failures.reset(&key);
+        } else {
+            ctx.password_failures.fail(key, Instant::now());
+        }
+    }
+}
+
+/// Verifies a password and counts the outcome for the backoff. Callers check the backoff
+/// with [`check_password_backoff`] first, before any database work.
+pub(crate) async fn checked_password(
+    ctx: &Ctx,
+    conn: &ConnState,
+    login: &str,
+    password: String,
+    stored: Option<String>,
+) -> Result<(), BrokerError> {
+    let good = ctx.hasher.verify(password, stored).await?;
+    record_password_check(ctx, login, conn.ip, good);
+    if good {
+        Ok(())
+    } else {
+        Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password"))
+    }
+}
+
+fn session_ok(token: Option<String>, account: &Account, groups: Vec<joint_wire::message::Group>) -> SessionOk {
+    SessionOk { token, user: super::account::user_info(account), groups }
+}
+
+/// `hello`: checks the version and announces the broker's limits.
+pub fn hello(
+    ctx: &Ctx,
+    conn: &mut ConnState,
+    reply: Reply,
+    version: u64,
+    client_ip: Option<String>,
+) -> Result<Outcome, BrokerError> {
+    if !conn.hello_allowed {
+        return Err(invalid("op", "hello is allowed only as the first request").into());
+    }
+    let client_ip = match client_ip {
+        Some(text) => Some(text.parse::<IpAddr>().map_err(|_| invalid("client_ip", "must be an IP address"))?),
+        None => None,
+    };
+    if version != PROTOCOL_VERSION {
+        return Err(BrokerError::refused(
+            ErrorCode::UnsupportedVersion,
+            format!("this broker speaks version {PROTOCOL_VERSION}, not {version}"),
+        ));
+    }
+    conn.hello_allowed = false;
+    if let Some(ip) = client_ip {
+        if ctx.settings.trusted_proxies.contains(&conn.peer_ip) {
+            conn.ip = ip;
+        }
+    }
+    let s = &ctx.settings;
+    Ok(reply.ok(&HelloOk {
+        version: PROTOCOL_VERSION,
+        server: format!("joint-broker/{}", env!("CARGO_PKG_VERSION")),
+        max_frame: s.max_frame as u64,
+        max_body: s.max_body as u64,
+        history_max: HISTORY_MAX,
+        ping_interval_ms: s.ping_interval_ms,
+        idle_timeout_ms: s.idle_authenticated_ms,
+    }))
+}
+
+fn new_token() -> Result<token::NewToken, BrokerError> {
+    token::generate().map_err(|e| BrokerError::Internal(anyhow::anyhow!("random source failed: {e}")))
+}
+
+/// `register`: creates an account and signs the connection in.
+pub async fn register(
+    ctx: &Ctx,
+    conn: &ConnState,
+    reply: Reply,
+    login: String,
+    name: String,
+    password: String,
+) -> Result<Outcome, BrokerError> {
+    let login = names::login("login", &login)?;
+    let name = names::display_name("name", &name)?;
+    names::password("password", &password)?;
+    ctx.registrations.attempt(conn.ip, Instant::now()).map_err(rate_limited)?;
+    let hash = ctx.hasher.hash(password).await?;
+    let token = new_token()?;
+    let (account, groups) = ctx.store.register(&login, &name, &hash, &token.hash).await?;
+    tracing::info!(login = %account.login, "account registered");
+    let session = Session { account: account.clone(), token: token.hash };
+    Ok(reply.with(&session_ok(Some(token.text), &account, groups), vec![Effect::SignIn(session)]))
+}
+
+/// `login`: checks the password and opens a new session.
+pub async fn login(
+    ctx: &Ctx,
+    conn: &ConnState,
+    reply: Reply,
+    login: String,
+    password: String,
+) -> Result<Outcome, BrokerError> {
+    let login = names::login("login", &login)?;
+    names::password("password", &password)?;
+    check_password_backoff(ctx, &login, conn.ip)?;
+    let credentials = ctx.store.credentials(&login).await?;
+    let stored = credentials.as_ref().map(|c| c.password.clone());
+    checked_password(ctx, conn, &login, password, stored).await?;
+    let account = credentials
+        .map(|c| c.account)
+        .ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("verified an unknown login")))?;
+    let token = new_token()?;
+    let groups = ctx.store.create_session(account.id, &token.hash).await?;
+    let session = Session { account: account.clone(), token: token.hash };
+    Ok(reply.with(&session_ok(Some(token.text), &account, groups), vec![Effect::SignIn(session)]))
+}
+
+/// `auth`: signs in with a session token.
+pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Result<Outcome, BrokerError> {
+    if let Some(wait) = ctx.auth_failures.wait(&conn.ip, Instant::now()) {
+        return Err(rate_limited(wait));
+    }
+    let found = match token::hash_of(&text) {
+        Some(hash) => ctx.store.session(&hash, ctx.token_lifetime()).await?.map(|s| (hash, s)),
+        None => None,
+    };
+    let Some((hash, (account, groups))) = found else {
+        ctx.auth_failures.fail(conn.ip, Instant::now());
+        return Err(BrokerError::refused(ErrorCode::BadToken, "the session token is unknown or expired; log in again"));
+    };
+    ctx.auth_failures.reset(&conn.ip);
+    let session = Session { account: account.clone(), token: hash };
+    Ok(reply.with(&session_ok(None, &account, groups), vec![Effect::SignIn(session)]))
+}
+
+/// `logout`: ends the session on every connection using it.
+pub async fn logout(ctx: &Ctx, reply: Reply, me: &Session) -> Result<Outcome, BrokerError> {
+    ctx.store.end_session(&me.token).await?;
+    let effects = vec![Effect::EndSessions { tokens: vec![me.token], reason: EndReason::Logout }];
+    Ok(reply.with(&joint_wire::message::Empty {}, effects))
+}

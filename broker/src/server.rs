@@ -1,0 +1,146 @@
+//! The broker's shared context, the accept loop and the background session sweeper.
+
+use crate::connection;
+use crate::error::BrokerError;
+use crate::hub::Hub;
+use crate::limits::{Backoff, PasswordKey, PerIp, Window};
+use crate::password::Hasher;
+use crate::settings::Settings;
+use crate::store::Store;
+use joint_wire::message::EndReason;
+use joint_wire::{ErrorBody, ErrorCode};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Everything the connection tasks share; each part has one job and its own small lock.
+pub struct Ctx {
+    pub settings: Settings,
+    pub store: Store,
+    pub hub: Hub,
+    pub hasher: Hasher,
+    /// Backoff after failed password checks, per (login, IP) and per IP.
+    pub password_failures: Backoff<PasswordKey>,
+    /// Backoff after failed `auth`, per IP.
+    pub auth_failures: Backoff<IpAddr>,
+    /// Registration attempts per IP per minute.
+    pub registrations: Window<IpAddr>,
+}
+
+impl Ctx {
+    /// How long an unused session lives.
+    pub fn token_lifetime(&self) -> Duration {
+        Duration::from_secs(self.settings.token_lifetime_secs)
+    }
+}
+
+/// A broker bound to its port with its database migrated, ready to [`Broker::run`].
+pub struct Broker {
+    listener: TcpListener,
+    ctx: Arc<Ctx>,
+}
+
+impl Broker {
+    /// Checks the settings, migrates the database and binds the listening socket.
+    pub async fn build(settings: Settings) -> anyhow::Result<Broker> {
+        settings.validate().map_err(anyhow::Error::msg)?;
+        let store =
+            Store::new(&settings.database_url, settings.db_pool_size, Duration::from_millis(settings.db_timeout_ms))?;
+        let applied = store.migrate().await.map_err(|e| anyhow::anyhow!("{e}: {:#}", cause(&e)))?;
+        tracing::info!(applied, "database schema is up to date");
+        let params = scrypt::Params::new(settings.scrypt_log_n, settings.scrypt_r, settings.scrypt_p, 32)
+            .map_err(|e| anyhow::anyhow!("scrypt parameters: {e}"))?;
+        let hasher = Hasher::new(params, settings.hash_concurrency(), settings.hash_queue)?;
+        let backoff_max = Duration::from_millis(settings.login_backoff_max_ms);
+        let listener = TcpListener::bind(&settings.listen).await?;
+        let ctx = Ctx {
+            store,
+            hub: Hub::default(),
+            hasher,
+            password_failures: Backoff::new(settings.login_failures, backoff_max),
+            auth_failures: Backoff::new(settings.login_failures, backoff_max),
+            registrations: Window::new(settings.registrations_per_minute, Duration::from_secs(60)),
+            settings,
+        };
+        Ok(Broker { listener, ctx: Arc::new(ctx) })
+    }
+
+    /// The address the broker listens on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops reading, answers what was read
+    /// (at most the shutdown grace), sends `shutting_down` and closes every connection.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Broker { listener, ctx } = self;
+        let tracker = TaskTracker::new();
+        tracker.spawn(sweep_sessions(ctx.clone(), shutdown.clone()));
+        let total = Arc::new(Semaphore::new(ctx.settings.max_connections));
+        let per_ip = PerIp::new(ctx.settings.max_connections_per_ip);
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => { backoff = Duration::from_millis(5); accepted }
+                    Err(err) => {
+                        // Out of file descriptors and similar: wait and go on.
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                        continue;
+                    }
+                },
+            };
+            let slots = total.clone().try_acquire_owned().ok().zip(per_ip.take(peer.ip()));
+            let Some((permit, ip_slot)) = slots else {
+                tracing::warn!(%peer, "connection refused: too many connections");
+                let body = ErrorBody::new(ErrorCode::TooManyConnections, "too many connections; try again later");
+                tracker.spawn(connection::refuse(stream, body));
+                continue;
+            };
+            let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                connection::serve(ctx, stream, peer, shutdown).await;
+                drop((permit, ip_slot));
+            });
+        }
+        drop(listener);
+        tracker.close();
+        let grace = Duration::from_millis(ctx.settings.shutdown_grace_ms) + Duration::from_secs(2);
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!("shutdown grace over; closing the remaining connections");
+        }
+        tracing::info!("broker stopped");
+    }
+}
+
+fn cause(err: &BrokerError) -> String {
+    std::error::Error::source(err).map(|s| format!("{s:#}")).unwrap_or_default()
+}
+
+/// Keeps sessions of open connections fresh and ends sessions unused for the token lifetime.
+async fn sweep_sessions(ctx: Arc<Ctx>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(ctx.settings.session_sweep_ms.max(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let in_use = ctx.hub.tokens_in_use();
+        let swept = async {
+            ctx.store.touch_sessions(&in_use).await?;
+            ctx.store.expire_sessions(ctx.token_lifetime()).await
+        };
+        match swept.await {
+            Ok(expired) => ctx.hub.end_sessions(&expired, EndReason::Expired),
+            Err(err) => tracing::warn!(error = %err, "session sweep failed; will retry"),
+        }
+    }
+}

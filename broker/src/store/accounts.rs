@@ -1,0 +1,294 @@
+//! Accounts and sessions.
+
+use super::groups::{groups_of, leave_everything, GroupChange, ALL};
+use super::{db_error, Account, Store, UserId};
+use crate::error::BrokerError;
+use crate::token::TokenHash;
+use joint_wire::message::Group;
+use joint_wire::ErrorCode;
+use std::time::Duration;
+
+/// A live account's password hash, for checking a login.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub account: Account,
+    pub password: String,
+}
+
+/// What deleting an account ended and caused.
+#[derive(Debug, Clone, Default)]
+pub struct AccountDeletion {
+    /// The account's sessions, now gone.
+    pub tokens: Vec<TokenHash>,
+    /// Events for the members of the groups the account was in.
+    pub changes: Vec<GroupChange>,
+}
+
+fn hashes(rows: &[tokio_postgres::Row]) -> Vec<TokenHash> {
+    rows.iter().filter_map(|r| r.get::<_, Vec<u8>>(0).try_into().ok()).collect()
+}
+
+fn lifetime_secs(lifetime: Duration) -> f64 {
+    lifetime.as_secs_f64()
+}
+
+impl Store {
+    /// Creates an account, its membership of `all` and its first session.
+    pub async fn register(
+        &self,
+        login: &str,
+        name: &str,
+        password_hash: &str,
+        token: &TokenHash,
+    ) -> Result<(Account, Vec<Group>), BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let row = tx
+                .query_opt(
+                    "INSERT INTO users (login, name, password) VALUES ($1, $2, $3)
+                     ON CONFLICT (login) DO NOTHING RETURNING id",
+                    &[&login, &name, &password_hash],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| BrokerError::refused(ErrorCode::LoginTaken, format!("the login {login:?} is taken")))?;
+            let id: UserId = row.get(0);
+            tx.execute(
+                "INSERT INTO memberships (gid, user_id, read_seq)
+                 SELECT gid, $1, last_seq FROM groups WHERE name = $2 AND admin_id IS NULL AND deleted_at IS NULL",
+                &[&id, &ALL],
+            )
+            .await
+            .map_err(db_error)?;
+            tx.execute("INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)", &[&token.as_slice(), &id])
+                .await
+                .map_err(db_error)?;
+            let groups = groups_of(&tx, id).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok((Account { id, login: login.to_owned(), name: name.to_owned() }, groups))
+        })
+        .await
+    }
+
+    /// A live account's id, name and password hash.
+    pub async fn credentials(&self, login: &str) -> Result<Option<Credentials>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT id, login, name, password FROM users WHERE login = $1 AND deleted_at IS NULL",
+                    &[&login],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(row.map(|r| Credentials {
+                account: Account { id: r.get(0), login: r.get(1), name: r.get(2) },
+                password: r.get(3),
+            }))
+        })
+        .await
+    }
+
+    /// The password hash of a live account.
+    pub async fn password_of(&self, user: UserId) -> Result<Option<String>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT password FROM users WHERE id = $1 AND deleted_at IS NULL", &[&user])
+                .await
+                .map_err(db_error)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
+    }
+
+    /// Stores a new session for `user` and returns the user's groups.
+    pub async fn create_session(&self, user: UserId, token: &TokenHash) -> Result<Vec<Group>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            client
+                .execute("INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)", &[&token.as_slice(), &user])
+                .await
+                .map_err(db_error)?;
+            groups_of(&client, user).await
+        })
+        .await
+    }
+
+    /// The account and groups of a live, unexpired session, marking it used.
+    pub async fn session(
+        &self,
+        token: &TokenHash,
+        lifetime: Duration,
+    ) -> Result<Option<(Account, Vec<Group>)>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "UPDATE sessions s SET last_used = now() FROM users u
+                     WHERE s.token_hash = $1 AND u.id = s.user_id AND u.deleted_at IS NULL
+                       AND s.last_used > now() - make_interval(secs => $2)
+                     RETURNING u.id, u.login, u.name",
+                    &[&token.as_slice(), &lifetime_secs(lifetime)],
+                )
+                .await
+                .map_err(db_error)?;
+            let Some(row) = row else { return Ok(None) };
+            let account = Account { id: row.get(0), login: row.get(1), name: row.get(2) };
+            let groups = groups_of(&client, account.id).await?;
+            Ok(Some((account, groups)))
+        })
+        .await
+    }
+
+    /// Deletes a session (logout).
+    pub async fn end_session(&self, token: &TokenHash) -> Result<(), BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            client
+                .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token.as_slice()])
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Marks sessions as used now: sessions held by open connections are in use.
+    pub async fn touch_sessions(&self, tokens: &[TokenHash]) -> Result<(), BrokerError> {
+        let tokens: Vec<&[u8]> = tokens.iter().map(|t| t.as_slice()).collect();
+        self.timed(async {
+            let client = self.client().await?;
+            client
+                .execute("UPDATE sessions SET last_used = now() WHERE token_hash = ANY($1)", &[&tokens])
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes sessions unused for longer than `lifetime`; returns their hashes.
+    pub async fn expire_sessions(&self, lifetime: Duration) -> Result<Vec<TokenHash>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "DELETE FROM sessions WHERE last_used <= now() - make_interval(secs => $1) RETURNING token_hash",
+                    &[&lifetime_secs(lifetime)],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(hashes(&rows))
+        })
+        .await
+    }
+
+    /// Changes a display name.
+    pub async fn set_name(&self, user: UserId, name: &str) -> Result<Account, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let row = client
+                .query_one("UPDATE users SET name = $2 WHERE id = $1 RETURNING id, login, name", &[&user, &name])
+                .await
+                .map_err(db_error)?;
+            Ok(Account { id: row.get(0), login: row.get(1), name: row.get(2) })
+        })
+        .await
+    }
+
+    /// Stores a new password hash and ends every session but `keep`; returns the ended ones.
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        hash: &str,
+        keep: &TokenHash,
+    ) -> Result<Vec<TokenHash>, BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            tx.execute("UPDATE users SET password = $2 WHERE id = $1", &[&user, &hash]).await.map_err(db_error)?;
+            let rows = tx
+                .query(
+                    "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2 RETURNING token_hash",
+                    &[&user, &keep.as_slice()],
+                )
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(hashes(&rows))
+        })
+        .await
+    }
+
+    /// Deletes an account: sessions end, memberships end (administered groups pass on or are
+    /// deleted), the login is retired and past messages stay.
+    pub async fn delete_account(&self, user: UserId, login: &str) -> Result<AccountDeletion, BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user]).await.map_err(db_error)?;
+            let rows = tx
+                .query("DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash", &[&user])
+                .await
+                .map_err(db_error)?;
+            let changes = leave_everything(&tx, user, login).await?;
+            tx.execute("UPDATE users SET password = NULL, deleted_at = now() WHERE id = $1", &[&user])
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(AccountDeletion { tokens: hashes(&rows), changes })
+        })
+        .await
+    }
+
+    /// One page of live accounts after `after` in login byte order, and whether more follow.
+    pub async fn users(&self, after: Option<&str>, limit: i64) -> Result<(Vec<Account>, bool), BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT id, login, name FROM users WHERE deleted_at IS NULL AND ($1::text IS NULL OR login > $1)
+                     ORDER BY login LIMIT $2",
+                    &[&after, &(limit + 1)],
+                )
+                .await
+                .map_err(db_error)?;
+            let mut users: Vec<Account> =
+                rows.iter().map(|r| Account { id: r.get(0), login: r.get(1), name: r.get(2) }).collect();
+            let more = users.len() as i64 > limit;
+            users.truncate(limit as usize);
+            Ok((users, more))
+        })
+        .await
+    }
+
+    /// A live account and the names of the groups it shares with `caller`.
+    pub async fn user(&self, caller: UserId, login: &str) -> Result<(Account, Vec<String>), BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT id, login, name FROM users WHERE login = $1 AND deleted_at IS NULL", &[&login])
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| {
+                    joint_wire::ErrorBody::new(ErrorCode::UnknownUser, format!("there is no user {login:?}"))
+                        .with_logins(vec![login.to_owned()])
+                })?;
+            let account = Account { id: row.get(0), login: row.get(1), name: row.get(2) };
+            let shared = client
+                .query(
+                    "SELECT g.name FROM groups g
+                     JOIN memberships a ON a.gid = g.gid AND a.user_id = $1
+                     JOIN memberships b ON b.gid = g.gid AND b.user_id = $2
+                     WHERE g.deleted_at IS NULL ORDER BY g.gid",
+                    &[&caller, &account.id],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok((account, shared.iter().map(|r| r.get(0)).collect()))
+        })
+        .await
+    }
+}

@@ -1,0 +1,515 @@
+//! Groups and memberships. Every change locks the group's row first (`FOR UPDATE`), which
+//! serializes membership changes and deletion of one group with each other and, later,
+//! with publishes. Each change returns the events it causes; the caller sends them after
+//! the reply.
+
+use super::{db_error, Store, UserId};
+use crate::error::BrokerError;
+use deadpool_postgres::GenericClient;
+use joint_wire::message::{Event, Group, GroupEvent, RemovedReason};
+use joint_wire::ErrorCode;
+
+/// The name of the global group every account belongs to.
+pub const ALL: &str = "all";
+
+/// An event and the users whose connections receive it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupChange {
+    pub to: Vec<UserId>,
+    pub event: Event,
+}
+
+/// The outcome of a membership change: the logins it affected and the events it causes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MembershipChange {
+    pub logins: Vec<String>,
+    pub changes: Vec<GroupChange>,
+}
+
+/// A live group's row, locked or read inside a transaction.
+pub(crate) struct GroupRow {
+    pub gid: i64,
+    pub name: String,
+    pub admin_id: Option<UserId>,
+    pub last_seq: i64,
+}
+
+impl GroupRow {
+    fn is_all(&self) -> bool {
+        self.admin_id.is_none() && self.name == ALL
+    }
+}
+
+/// A member as lists show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub id: UserId,
+    pub login: String,
+    pub name: String,
+}
+
+const GROUP_SELECT: &str = "
+    SELECT g.gid, g.name, a.login, g.last_seq, m.read_seq,
+           (SELECT count(*) FROM memberships c WHERE c.gid = g.gid)
+    FROM memberships m
+    JOIN groups g ON g.gid = m.gid
+    LEFT JOIN users a ON a.id = g.admin_id
+    WHERE m.user_id = $1 AND g.deleted_at IS NULL";
+
+fn group_from_row(row: &tokio_postgres::Row) -> Group {
+    Group {
+        gid: row.get::<_, i64>(0) as u64,
+        name: row.get(1),
+        admin: row.get(2),
+        last_seq: row.get::<_, i64>(3) as u64,
+        read_seq: row.get::<_, i64>(4) as u64,
+        members: row.get::<_, i64>(5) as u64,
+    }
+}
+
+/// The user's groups, oldest first.
+pub(crate) async fn groups_of(db: &impl GenericClient, user: UserId) -> Result<Vec<Group>, BrokerError> {
+    let sql = format!("{GROUP_SELECT} ORDER BY g.gid");
+    let rows = db.query(&sql, &[&user]).await.map_err(db_error)?;
+    Ok(rows.iter().map(group_from_row).collect())
+}
+
+/// One group as `user` sees it.
+async fn group_for(db: &impl GenericClient, gid: i64, user: UserId) -> Result<Group, BrokerError> {
+    let sql = format!("{GROUP_SELECT} AND g.gid = $2");
+    let row = db.query_one(&sql, &[&user, &gid]).await.map_err(db_error)?;
+    Ok(group_from_row(&row))
+}
+
+/// `group_updated` (or `group_added`) for every member, each with their own `read_seq`.
+async fn group_event_for_members(
+    db: &impl GenericClient,
+    gid: i64,
+    users: &[UserId],
+    make: fn(GroupEvent) -> Event,
+) -> Result<Vec<GroupChange>, BrokerError> {
+    let mut changes = Vec::with_capacity(users.len());
+    for &user in users {
+        let group = group_for(db, gid, user).await?;
+        changes.push(GroupChange { to: vec![user], event: make(group.into()) });
+    }
+    Ok(changes)
+}
+
+/// Finds a live group and locks its row: `FOR UPDATE` for changes, `FOR SHARE` for reads
+/// that must not see a change half-way.
+async fn find_group(db: &impl GenericClient, name: &str, lock: Lock) -> Result<GroupRow, BrokerError> {
+    let sql = match lock {
+        Lock::Update => {
+            "SELECT gid, name, admin_id, last_seq FROM groups WHERE name = $1 AND deleted_at IS NULL FOR UPDATE"
+        }
+        Lock::Share => {
+            "SELECT gid, name, admin_id, last_seq FROM groups WHERE name = $1 AND deleted_at IS NULL FOR SHARE"
+        }
+    };
+    let row = db
+        .query_opt(sql, &[&name])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| BrokerError::refused(ErrorCode::NoSuchGroup, format!("there is no group {name:?}")))?;
+    Ok(GroupRow { gid: row.get(0), name: row.get(1), admin_id: row.get(2), last_seq: row.get(3) })
+}
+
+/// How [`find_group`] locks the row.
+#[derive(Clone, Copy)]
+enum Lock {
+    Update,
+    Share,
+}
+
+async fn lock_group(db: &impl GenericClient, name: &str) -> Result<GroupRow, BrokerError> {
+    find_group(db, name, Lock::Update).await
+}
+
+pub(crate) async fn member_ids(db: &impl GenericClient, gid: i64) -> Result<Vec<UserId>, BrokerError> {
+    let rows = db.query("SELECT user_id FROM memberships WHERE gid = $1", &[&gid]).await.map_err(db_error)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+async fn require_member(db: &impl GenericClient, group: &GroupRow, user: UserId) -> Result<(), BrokerError> {
+    let found = db
+        .query_opt("SELECT 1 FROM memberships WHERE gid = $1 AND user_id = $2", &[&group.gid, &user])
+        .await
+        .map_err(db_error)?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(BrokerError::refused(ErrorCode::NotMember, format!("you are not a member of {:?}", group.name))),
+    }
+}
+
+fn refuse_all(group: &GroupRow) -> Result<(), BrokerError> {
+    if group.is_all() {
+        return Err(BrokerError::refused(ErrorCode::NotAllowed, "the group all cannot be changed"));
+    }
+    Ok(())
+}
+
+fn require_admin(group: &GroupRow, user: UserId) -> Result<(), BrokerError> {
+    if group.admin_id != Some(user) {
+        return Err(BrokerError::refused(
+            ErrorCode::NotAdmin,
+            format!("only the admin of {:?} may do that", group.name),
+        ));
+    }
+    Ok(())
+}
+
+/// Looks logins up among live accounts; any unknown one refuses the whole call.
+pub(crate) async fn resolve_logins(
+    db: &impl GenericClient,
+    logins: &[String],
+) -> Result<Vec<(UserId, String)>, BrokerError> {
+    let rows = db
+        .query("SELECT id, login FROM users WHERE login = ANY($1) AND deleted_at IS NULL", &[&logins])
+        .await
+        .map_err(db_error)?;
+    let found: Vec<(UserId, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let unknown: Vec<String> = logins.iter().filter(|l| !found.iter().any(|(_, f)| f == *l)).cloned().collect();
+    if !unknown.is_empty() {
+        return Err(joint_wire::ErrorBody::new(ErrorCode::UnknownUser, "no such user").with_logins(unknown).into());
+    }
+    // Keep the caller's order.
+    Ok(logins.iter().filter_map(|l| found.iter().find(|(_, f)| f == l).cloned()).collect())
+}
+
+/// Deletes a group's memberships and marks it deleted; returns `group_deleted` for its members.
+pub(crate) async fn delete_group(db: &impl GenericClient, group: &GroupRow) -> Result<GroupChange, BrokerError> {
+    let members = member_ids(db, group.gid).await?;
+    db.execute("DELETE FROM memberships WHERE gid = $1", &[&group.gid]).await.map_err(db_error)?;
+    db.execute("UPDATE groups SET deleted_at = now(), admin_id = NULL WHERE gid = $1", &[&group.gid])
+        .await
+        .map_err(db_error)?;
+    Ok(GroupChange {
+        to: members,
+        event: Event::GroupDeleted {
+            group: group.name.clone(),
+            gid: group.gid as u64,
+            last_seq: group.last_seq as u64,
+        },
+    })
+}
+
+/// Ends `user`'s membership in every group but `all`, passing on or deleting the groups they
+/// administered (account deletion, CONTRACT.md §6).
+pub(crate) async fn leave_everything(
+    db: &impl GenericClient,
+    user: UserId,
+    login: &str,
+) -> Result<Vec<GroupChange>, BrokerError> {
+    let rows = db
+        .query(
+            "SELECT g.gid, g.name, g.admin_id, g.last_seq FROM groups g JOIN memberships m ON m.gid = g.gid
+             WHERE m.user_id = $1 AND g.deleted_at IS NULL ORDER BY g.gid FOR UPDATE OF g",
+            &[&user],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut changes = Vec::new();
+    for row in rows {
+        let group = GroupRow { gid: row.get(0), name: row.get(1), admin_id: row.get(2), last_seq: row.get(3) };
+        db.execute("DELETE FROM memberships WHERE gid = $1 AND user_id = $2", &[&group.gid, &user])
+            .await
+            .map_err(db_error)?;
+        if group.is_all() {
+            continue;
+        }
+        let remaining = member_ids(db, group.gid).await?;
+        if group.admin_id == Some(user) {
+            let successor = db
+                .query_opt(
+                    "SELECT m.user_id FROM memberships m JOIN users u ON u.id = m.user_id
+                     WHERE m.gid = $1 ORDER BY m.joined_at, u.login LIMIT 1",
+                    &[&group.gid],
+                )
+                .await
+                .map_err(db_error)?;
+            let Some(successor) = successor else {
+                changes.push(delete_group(db, &group).await?);
+                continue;
+            };
+            let successor: UserId = successor.get(0);
+            db.execute("UPDATE groups SET admin_id = $2 WHERE gid = $1", &[&group.gid, &successor])
+                .await
+                .map_err(db_error)?;
+            changes.push(GroupChange {
+                to: remaining.clone(),
+                event: Event::MemberLeft { group: group.name.clone(), gid: group.gid as u64, login: login.to_owned() },
+            });
+            changes.extend(group_event_for_members(db, group.gid, &remaining, Event::GroupUpdated).await?);
+        } else {
+            changes.push(GroupChange {
+                to: remaining,
+                event: Event::MemberLeft { group: group.name.clone(), gid: group.gid as u64, login: login.to_owned() },
+            });
+        }
+    }
+    Ok(changes)
+}
+
+impl Store {
+    /// The user's groups.
+    pub async fn groups(&self, user: UserId) -> Result<Vec<Group>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            groups_of(&client, user).await
+        })
+        .await
+    }
+
+    /// Creates a group administered by `caller` with the given other members.
+    pub async fn group_create(
+        &self,
+        caller: UserId,
+        name: &str,
+        members: &[String],
+    ) -> Result<(Group, Vec<GroupChange>), BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            if name == ALL {
+                return Err(BrokerError::refused(ErrorCode::GroupExists, "the name all is reserved"));
+            }
+            let created = tx
+                .query_opt(
+                    "INSERT INTO groups (name, admin_id) VALUES ($1, $2)
+                     ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING RETURNING gid",
+                    &[&name, &caller],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| {
+                    BrokerError::refused(ErrorCode::GroupExists, format!("a group named {name:?} exists"))
+                })?;
+            let gid: i64 = created.get(0);
+            let others = resolve_logins(&tx, members).await?;
+            let mut ids: Vec<UserId> = vec![caller];
+            ids.extend(others.iter().map(|(id, _)| *id).filter(|id| *id != caller));
+            for id in &ids {
+                tx.execute("INSERT INTO memberships (gid, user_id) VALUES ($1, $2)", &[&gid, id])
+                    .await
+                    .map_err(db_error)?;
+            }
+            let group = group_for(&tx, gid, caller).await?;
+            let changes = group_event_for_members(&tx, gid, &ids, Event::GroupAdded).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok((group, changes))
+        })
+        .await
+    }
+
+    /// Deletes a group (admin only).
+    pub async fn group_delete(&self, caller: UserId, name: &str) -> Result<GroupChange, BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let group = lock_group(&tx, name).await?;
+            require_member(&tx, &group, caller).await?;
+            refuse_all(&group)?;
+            require_admin(&group, caller)?;
+            let change = delete_group(&tx, &group).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(change)
+        })
+        .await
+    }
+
+    /// Hands administration of a group to another member.
+    pub async fn group_admin(
+        &self,
+        caller: UserId,
+        name: &str,
+        login: &str,
+    ) -> Result<(Group, Vec<GroupChange>), BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let group = lock_group(&tx, name).await?;
+            require_member(&tx, &group, caller).await?;
+            require_admin(&group, caller)?;
+            let (target, _) = resolve_logins(&tx, &[login.to_owned()]).await?.remove(0);
+            let members = member_ids(&tx, group.gid).await?;
+            if !members.contains(&target) {
+                return Err(joint_wire::ErrorBody::new(ErrorCode::NotMember, format!("{login} is not a member"))
+                    .with_logins(vec![login.to_owned()])
+                    .into());
+            }
+            let mut changes = Vec::new();
+            if target != caller {
+                tx.execute("UPDATE groups SET admin_id = $2 WHERE gid = $1", &[&group.gid, &target])
+                    .await
+                    .map_err(db_error)?;
+                changes = group_event_for_members(&tx, group.gid, &members, Event::GroupUpdated).await?;
+            }
+            let updated = group_for(&tx, group.gid, caller).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok((updated, changes))
+        })
+        .await
+    }
+
+    /// One page of a group's members after `after`, in login byte order, and whether more follow.
+    pub async fn members(
+        &self,
+        caller: UserId,
+        name: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<MemberRow>, bool), BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let group = find_group(&tx, name, Lock::Share).await?;
+            require_member(&tx, &group, caller).await?;
+            let rows = tx
+                .query(
+                    "SELECT u.id, u.login, u.name FROM memberships m JOIN users u ON u.id = m.user_id
+                     WHERE m.gid = $1 AND ($2::text IS NULL OR u.login > $2) ORDER BY u.login LIMIT $3",
+                    &[&group.gid, &after, &(limit + 1)],
+                )
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
+            let mut members: Vec<MemberRow> =
+                rows.iter().map(|r| MemberRow { id: r.get(0), login: r.get(1), name: r.get(2) }).collect();
+            let more = members.len() as i64 > limit;
+            members.truncate(limit as usize);
+            Ok((members, more))
+        })
+        .await
+    }
+
+    /// Adds members (admin only); existing members and duplicates are skipped.
+    pub async fn member_add(
+        &self,
+        caller: UserId,
+        name: &str,
+        logins: &[String],
+    ) -> Result<MembershipChange, BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let group = lock_group(&tx, name).await?;
+            require_member(&tx, &group, caller).await?;
+            refuse_all(&group)?;
+            require_admin(&group, caller)?;
+            let users = resolve_logins(&tx, logins).await?;
+            let existing = member_ids(&tx, group.gid).await?;
+            let new: Vec<(UserId, String)> = users.into_iter().filter(|(id, _)| !existing.contains(id)).collect();
+            for (id, _) in &new {
+                tx.execute(
+                    "INSERT INTO memberships (gid, user_id, read_seq) VALUES ($1, $2, $3)",
+                    &[&group.gid, id, &group.last_seq],
+                )
+                .await
+                .map_err(db_error)?;
+            }
+            let mut changes: Vec<GroupChange> = new
+                .iter()
+                .map(|(_, login)| GroupChange {
+                    to: existing.clone(),
+                    event: Event::MemberJoined {
+                        group: group.name.clone(),
+                        gid: group.gid as u64,
+                        login: login.clone(),
+                    },
+                })
+                .collect();
+            let new_ids: Vec<UserId> = new.iter().map(|(id, _)| *id).collect();
+            changes.extend(group_event_for_members(&tx, group.gid, &new_ids, Event::GroupAdded).await?);
+            tx.commit().await.map_err(db_error)?;
+            Ok(MembershipChange { logins: new.into_iter().map(|(_, l)| l).collect(), changes })
+        })
+        .await
+    }
+
+    /// Removes members (admin only); logins that are not members are skipped.
+    pub async fn member_remove(
+        &self,
+        caller: UserId,
+        name: &str,
+        logins: &[String],
+    ) -> Result<MembershipChange, BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let group = lock_group(&tx, name).await?;
+            require_member(&tx, &group, caller).await?;
+            refuse_all(&group)?;
+            require_admin(&group, caller)?;
+            let users = resolve_logins(&tx, logins).await?;
+            if users.iter().any(|(id, _)| *id == caller) {
+                return Err(BrokerError::refused(
+                    ErrorCode::AdminCannotLeave,
+                    "the admin cannot be removed; hand over administration first",
+                ));
+            }
+            let existing = member_ids(&tx, group.gid).await?;
+            let gone: Vec<(UserId, String)> = users.into_iter().filter(|(id, _)| existing.contains(id)).collect();
+            let gone_ids: Vec<UserId> = gone.iter().map(|(id, _)| *id).collect();
+            tx.execute("DELETE FROM memberships WHERE gid = $1 AND user_id = ANY($2)", &[&group.gid, &gone_ids])
+                .await
+                .map_err(db_error)?;
+            let remaining: Vec<UserId> = existing.into_iter().filter(|id| !gone_ids.contains(id)).collect();
+            let mut changes = Vec::new();
+            for (id, login) in &gone {
+                changes.push(GroupChange {
+                    to: vec![*id],
+                    event: Event::GroupRemoved {
+                        group: group.name.clone(),
+                        gid: group.gid as u64,
+                        reason: RemovedReason::Removed,
+                    },
+                });
+                changes.push(GroupChange {
+                    to: remaining.clone(),
+                    event: Event::MemberLeft { group: group.name.clone(), gid: group.gid as u64, login: login.clone() },
+                });
+            }
+            tx.commit().await.map_err(db_error)?;
+            Ok(MembershipChange { logins: gone.into_iter().map(|(_, l)| l).collect(), changes })
+        })
+        .await
+    }
+
+    /// Leaves a group (not its admin, not `all`).
+    pub async fn leave(&self, caller: UserId, login: &str, name: &str) -> Result<Vec<GroupChange>, BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let group = lock_group(&tx, name).await?;
+            require_member(&tx, &group, caller).await?;
+            refuse_all(&group)?;
+            if group.admin_id == Some(caller) {
+                return Err(BrokerError::refused(
+                    ErrorCode::AdminCannotLeave,
+                    "the admin cannot leave; hand over administration or delete the group",
+                ));
+            }
+            tx.execute("DELETE FROM memberships WHERE gid = $1 AND user_id = $2", &[&group.gid, &caller])
+                .await
+                .map_err(db_error)?;
+            let remaining = member_ids(&tx, group.gid).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(vec![
+                GroupChange {
+                    to: vec![caller],
+                    event: Event::GroupRemoved {
+                        group: group.name.clone(),
+                        gid: group.gid as u64,
+                        reason: RemovedReason::Left,
+                    },
+                },
+                GroupChange {
+                    to: remaining,
+                    event: Event::MemberLeft { group: group.name, gid: group.gid as u64, login: login.to_owned() },
+                },
+            ])
+        })
+        .await
+    }
+}

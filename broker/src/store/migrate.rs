@@ -1,0 +1,72 @@
+//! Applies the migrations in `sql/` on start, each in its own transaction, under a
+//! PostgreSQL advisory lock so that brokers starting together apply each one once.
+
+use crate::error::BrokerError;
+use deadpool_postgres::Object;
+
+/// One migration file: its number, its file name and its SQL.
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Files are never edited after they land; changes add files.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_users_and_sessions.sql",
+        sql: include_str!("../../../sql/0001_users_and_sessions.sql"),
+    },
+    Migration { version: 2, name: "0002_groups.sql", sql: include_str!("../../../sql/0002_groups.sql") },
+];
+
+/// An arbitrary constant naming Joint's migration lock.
+const MIGRATION_LOCK: i64 = 0x4a6f_696e_7400;
+
+/// Applies the migrations this database has not seen yet; returns how many were applied.
+pub async fn apply(client: &mut Object) -> Result<usize, BrokerError> {
+    let internal = |e: tokio_postgres::Error| BrokerError::Internal(anyhow::Error::new(e).context("migrating"));
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(internal)?;
+    let result = apply_locked(client).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(internal)?;
+    result
+}
+
+async fn apply_locked(client: &mut Object) -> Result<usize, BrokerError> {
+    let internal = |e: tokio_postgres::Error| BrokerError::Internal(anyhow::Error::new(e).context("migrating"));
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    integer PRIMARY KEY,
+                 name       text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(internal)?;
+    let applied: Vec<i32> = client
+        .query("SELECT version FROM schema_migrations", &[])
+        .await
+        .map_err(internal)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut count = 0;
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let tx = client.transaction().await.map_err(internal)?;
+        tx.batch_execute(migration.sql).await.map_err(|e| {
+            BrokerError::Internal(anyhow::Error::new(e).context(format!("applying {}", migration.name)))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&migration.version, &migration.name],
+        )
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        tracing::info!(migration = migration.name, "applied migration");
+        count += 1;
+    }
+    Ok(count)
+}

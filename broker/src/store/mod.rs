@@ -1,0 +1,98 @@
+//! Everything the broker keeps in PostgreSQL. Only this module speaks SQL, always with
+//! parameters. Every public method is bounded by the database timeout, so a request never
+//! hangs on a dead or restarting server: it gets `unavailable` instead.
+
+mod accounts;
+mod groups;
+pub mod migrate;
+
+pub use accounts::{AccountDeletion, Credentials};
+pub use groups::{GroupChange, MembershipChange};
+
+use crate::error::BrokerError;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::future::Future;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+/// An account's database id.
+pub type UserId = i64;
+
+/// An account as the broker handles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: UserId,
+    pub login: String,
+    pub name: String,
+}
+
+/// The PostgreSQL store: a connection pool and the timeout applied to every operation.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl Store {
+    /// Opens a pool to `url` (nothing connects until first use).
+    pub fn new(url: &str, pool_size: usize, timeout: Duration) -> Result<Store, BrokerError> {
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e| BrokerError::Internal(anyhow::Error::new(e).context("parsing --database-url")))?;
+        config.connect_timeout(timeout.min(Duration::from_secs(3)));
+        config.keepalives_idle(Duration::from_secs(30));
+        config.application_name("joint-broker");
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| BrokerError::Internal(anyhow::Error::new(e).context("building the pool")))?;
+        Ok(Store { pool, timeout })
+    }
+
+    /// Applies pending migrations; called once at start.
+    pub async fn migrate(&self) -> Result<usize, BrokerError> {
+        let mut client = self.client().await?;
+        migrate::apply(&mut client).await
+    }
+
+    async fn client(&self) -> Result<Object, BrokerError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| BrokerError::Unavailable(anyhow::Error::new(e).context("getting a connection")))
+    }
+
+    /// Runs one store operation within the timeout.
+    async fn timed<T>(&self, work: impl Future<Output = Result<T, BrokerError>>) -> Result<T, BrokerError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(BrokerError::Unavailable(anyhow::anyhow!("database operation timed out"))),
+        }
+    }
+}
+
+/// Classifies a PostgreSQL error: a lost or refused connection, or a server shutting down or
+/// starting up, is `unavailable`; anything else is `internal`.
+pub(crate) fn db_error(err: tokio_postgres::Error) -> BrokerError {
+    let transient = match err.code() {
+        None => true,
+        Some(code) => {
+            let class = &code.code()[..2];
+            class == "08"
+                || class == "53"
+                || class == "57"
+                || class == "40"
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        }
+    };
+    if transient {
+        BrokerError::Unavailable(err.into())
+    } else {
+        BrokerError::Internal(err.into())
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the broker: real TCP on 127.0.0.1, real PostgreSQL, nothing mocked.
+
+mod helpers;
+
+mod accounts;
