@@ -134,11 +134,7 @@ async fn sweep_sessions(ctx: Arc<Ctx>, shutdown: CancellationToken) {
             _ = tick.tick() => {}
         }
         let in_use = ctx.hub.tokens_in_use();
-        let swept = async {
-            ctx.store.touch_sessions(&in_use).await?;
-            ctx.store.expire_sessions(ctx.token_lifetime()).await
-        };
-        match swept.await {
+        match ctx.store.sweep_sessions(&in_use, ctx.token_lifetime()).await {
             Ok(expired) => ctx.hub.end_sessions(&expired, EndReason::Expired),
             Err(err) => tracing::warn!(error = %err, "session sweep failed; will retry"),
         }

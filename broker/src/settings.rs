@@ -115,12 +115,14 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for tests: the given database, an ephemeral port, cheap scrypt.
+    /// Defaults for tests: the given database, an ephemeral port, cheap scrypt, and room
+    /// for the many registrations a test makes from 127.0.0.1 (tests of that limit set it back).
     pub fn for_tests(database_url: &str) -> Settings {
         let mut settings = Settings::parse_from(["joint-broker", "--database-url", database_url]);
         settings.listen = "127.0.0.1:0".into();
         settings.scrypt_log_n = 4;
         settings.scrypt_r = 1;
+        settings.registrations_per_minute = 1000;
         settings
     }
 

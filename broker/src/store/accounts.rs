@@ -155,28 +155,27 @@ impl Store {
         .await
     }
 
-    /// Marks sessions as used now: sessions held by open connections are in use.
-    pub async fn touch_sessions(&self, tokens: &[TokenHash]) -> Result<(), BrokerError> {
-        let tokens: Vec<&[u8]> = tokens.iter().map(|t| t.as_slice()).collect();
-        self.timed(async {
-            let client = self.client().await?;
-            client
-                .execute("UPDATE sessions SET last_used = now() WHERE token_hash = ANY($1)", &[&tokens])
-                .await
-                .map_err(db_error)?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Deletes sessions unused for longer than `lifetime`; returns their hashes.
-    pub async fn expire_sessions(&self, lifetime: Duration) -> Result<Vec<TokenHash>, BrokerError> {
+    /// Marks the sessions of open connections as used now and deletes the other sessions
+    /// unused for longer than `lifetime`, in one statement so that a session in use never
+    /// expires; returns the deleted hashes.
+    pub async fn sweep_sessions(
+        &self,
+        in_use: &[TokenHash],
+        lifetime: Duration,
+    ) -> Result<Vec<TokenHash>, BrokerError> {
+        let in_use: Vec<&[u8]> = in_use.iter().map(|t| t.as_slice()).collect();
         self.timed(async {
             let client = self.client().await?;
             let rows = client
                 .query(
-                    "DELETE FROM sessions WHERE last_used <= now() - make_interval(secs => $1) RETURNING token_hash",
-                    &[&lifetime_secs(lifetime)],
+                    "WITH touched AS (
+                         UPDATE sessions SET last_used = now() WHERE token_hash = ANY($1) RETURNING token_hash
+                     )
+                     DELETE FROM sessions
+                     WHERE last_used <= now() - make_interval(secs => $2)
+                       AND token_hash NOT IN (SELECT token_hash FROM touched)
+                     RETURNING token_hash",
+                    &[&in_use, &lifetime_secs(lifetime)],
                 )
                 .await
                 .map_err(db_error)?;

@@ -176,7 +176,7 @@ async fn users_pages_in_login_byte_order_with_online_flags() {
 
 #[tokio::test]
 async fn concurrent_registrations_of_one_login_have_one_winner() {
-    let app = spawn_app_with(|s| s.registrations_per_minute = 100).await;
+    let app = spawn_app().await;
     let mut tasks = Vec::new();
     for i in 0..12 {
         let (client, events) = app.client().await;

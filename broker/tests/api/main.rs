@@ -3,3 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod bad_input;
+mod groups;
+mod limits;
+mod session_life;

@@ -1,0 +1,240 @@
+//! Bytes no well-behaved client sends: each gets its specific error and the connection
+//! survives or closes exactly as CONTRACT.md §1–§2 say.
+
+use crate::helpers::*;
+use joint_wire::message::{Incoming, Request};
+use joint_wire::ErrorCode;
+use rmpv::Value;
+use std::time::Duration;
+
+fn map(pairs: Vec<(&str, Value)>) -> Vec<u8> {
+    let value = Value::Map(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect());
+    joint_wire::codec::encode_value(&value)
+}
+
+async fn assert_alive(raw: &mut RawConn) {
+    match raw.call(999, &Request::Ping).await {
+        Incoming::Ok { re, .. } => assert_eq!(re, 999),
+        other => panic!("the connection should still answer, got {other:?}"),
+    }
+}
+
+fn connection_error(incoming: Option<Incoming>) -> ErrorCode {
+    match incoming {
+        Some(Incoming::ConnectionError(err)) => err.code,
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+}
+
+fn reply_error(incoming: Option<Incoming>, id: u64) -> (ErrorCode, Option<String>) {
+    match incoming {
+        Some(Incoming::Err { re, err }) => {
+            assert_eq!(re, id);
+            (err.code, err.field)
+        }
+        other => panic!("expected an error reply, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_frames_keep_the_connection_open() {
+    let app = spawn_app().await;
+    let mut raw = app.raw().await;
+
+    raw.send_bytes(&[0, 0, 0, 0]).await; // N = 0
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::BadFrame);
+    raw.send_payload(b"\xc1garbage").await;
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::BadFrame);
+    raw.send_payload(&[0x92, 0x01, 0x02]).await; // an array
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::BadFrame);
+    raw.send_payload(&map(vec![("op", "ping".into())])).await; // no id
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::BadFrame);
+    raw.send_payload(&map(vec![("id", Value::from(-3)), ("op", "ping".into())])).await;
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::BadFrame);
+    raw.send_payload(&map(vec![("id", Value::from("7")), ("op", "ping".into())])).await;
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::BadFrame);
+
+    // With a readable id, bad frames are error replies.
+    let mut trailing = map(vec![("id", 5.into()), ("op", "ping".into())]);
+    trailing.push(0xc0);
+    raw.send_payload(&trailing).await;
+    assert_eq!(reply_error(raw.recv().await, 5).0, ErrorCode::BadFrame);
+    // {"id": 6, "op": "ping", "op": "ping"}: a duplicate key
+    let mut dup = vec![0x83, 0xa2, b'i', b'd', 6];
+    dup.extend_from_slice(&[0xa2, b'o', b'p', 0xa4, b'p', b'i', b'n', b'g']);
+    dup.extend_from_slice(&[0xa2, b'o', b'p', 0xa4, b'p', b'i', b'n', b'g']);
+    raw.send_payload(&dup).await;
+    assert_eq!(reply_error(raw.recv().await, 6).0, ErrorCode::BadFrame);
+    // a key that is not valid UTF-8
+    raw.send_payload(&[0x82, 0xa2, b'i', b'd', 8, 0xa2, 0xff, 0xfe, 0x01]).await;
+    assert_eq!(reply_error(raw.recv().await, 8).0, ErrorCode::BadFrame);
+    // a non-string key
+    raw.send_payload(&[0x82, 0xa2, b'i', b'd', 9, 0x01, 0x02]).await;
+    assert_eq!(reply_error(raw.recv().await, 9).0, ErrorCode::BadFrame);
+
+    assert_alive(&mut raw).await;
+}
+
+#[tokio::test]
+async fn wrong_types_name_the_field() {
+    let app = spawn_app().await;
+    let mut raw = app.raw().await;
+    raw.send_payload(&map(vec![("id", 1.into())])).await;
+    assert_eq!(reply_error(raw.recv().await, 1), (ErrorCode::InvalidArgument, Some("op".into())));
+    raw.send_payload(&map(vec![("id", 2.into()), ("op", 42.into())])).await;
+    assert_eq!(reply_error(raw.recv().await, 2), (ErrorCode::InvalidArgument, Some("op".into())));
+    raw.send_payload(&map(vec![("id", 3.into()), ("op", "teleport".into())])).await;
+    assert_eq!(reply_error(raw.recv().await, 3).0, ErrorCode::UnknownOp);
+    raw.send_payload(&map(vec![
+        ("id", 4.into()),
+        ("op", "register".into()),
+        ("login", Value::Binary(b"ann".to_vec())),
+        ("name", "Ann".into()),
+        ("password", "password1".into()),
+    ]))
+    .await;
+    assert_eq!(reply_error(raw.recv().await, 4), (ErrorCode::InvalidArgument, Some("login".into())));
+    raw.send_payload(&map(vec![
+        ("id", 5.into()),
+        ("op", "register".into()),
+        ("login", "ann".into()),
+        ("name", 17.into()),
+        ("password", "password1".into()),
+    ]))
+    .await;
+    assert_eq!(reply_error(raw.recv().await, 5), (ErrorCode::InvalidArgument, Some("name".into())));
+    // a str holding invalid UTF-8
+    let mut bad_utf8 = vec![0x84, 0xa2, b'i', b'd', 6, 0xa2, b'o', b'p', 0xa5];
+    bad_utf8.extend_from_slice(b"login");
+    bad_utf8.extend_from_slice(&[0xa5, b'l', b'o', b'g', b'i', b'n', 0xa3, b'a', 0xff, b'b']);
+    bad_utf8.extend_from_slice(&[0xa8]);
+    bad_utf8.extend_from_slice(b"password");
+    bad_utf8.extend_from_slice(&[0xa9]);
+    bad_utf8.extend_from_slice(b"password1");
+    raw.send_payload(&bad_utf8).await;
+    assert_eq!(reply_error(raw.recv().await, 6), (ErrorCode::InvalidArgument, Some("login".into())));
+    // integers in any width: a uint64-encoded id and an unknown extra key are fine
+    let mut wide = vec![0x83, 0xa2, b'i', b'd', 0xcf, 0, 0, 0, 0, 0, 0, 0, 7];
+    wide.extend_from_slice(&[0xa2, b'o', b'p', 0xa4, b'p', b'i', b'n', b'g', 0xa5, b'e', b'x', b't', b'r', b'a', 0xc3]);
+    raw.send_payload(&wide).await;
+    assert!(matches!(raw.recv().await, Some(Incoming::Ok { re: 7, .. })));
+    assert_alive(&mut raw).await;
+}
+
+#[tokio::test]
+async fn oversized_length_closes_with_frame_too_large() {
+    let app = spawn_app().await;
+    let mut raw = app.raw().await;
+    raw.send_bytes(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).await;
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::FrameTooLarge);
+    raw.expect_closed().await;
+
+    // One past the configured limit, announced after a good request.
+    let mut raw = app.raw().await;
+    let limit = app.settings.max_frame as u32;
+    let mut bytes = joint_wire::codec::frame(&Request::Ping.encode(1));
+    bytes.extend_from_slice(&(limit + 1).to_be_bytes());
+    raw.send_bytes(&bytes).await;
+    assert!(matches!(raw.recv().await, Some(Incoming::Ok { re: 1, .. })), "the request before is answered");
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::FrameTooLarge);
+    raw.expect_closed().await;
+
+    // Exactly the limit is accepted (and refused only for what it holds).
+    let mut raw = app.raw().await;
+    let mut payload = map(vec![("id", 2.into()), ("op", "ping".into()), ("pad", Value::from(""))]);
+    let pad = app.settings.max_frame - payload.len() - 4;
+    payload = map(vec![("id", 2.into()), ("op", "ping".into()), ("pad", Value::from("x".repeat(pad)))]);
+    assert_eq!(payload.len(), app.settings.max_frame);
+    raw.send_payload(&payload).await;
+    assert!(matches!(raw.recv().await, Some(Incoming::Ok { re: 2, .. })));
+}
+
+#[tokio::test]
+async fn truncated_frame_then_eof_is_just_a_close() {
+    let app = spawn_app().await;
+    let mut raw = app.raw().await;
+    raw.send_bytes(&[0, 0, 0, 20, 0x82, 0xa2]).await;
+    raw.stream.shutdown_write().await;
+    raw.expect_closed().await;
+    // The broker is fine.
+    let mut other = app.raw().await;
+    assert_alive(&mut other).await;
+}
+
+trait ShutdownWrite {
+    async fn shutdown_write(&mut self);
+}
+
+impl ShutdownWrite for tokio::net::TcpStream {
+    async fn shutdown_write(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        self.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn half_a_frame_then_silence_times_out() {
+    let app = spawn_app_with(|s| s.idle_half_frame_ms = 300).await;
+    let mut raw = app.raw().await;
+    raw.send_bytes(&[0, 0, 0, 20, 0x82]).await;
+    let started = std::time::Instant::now();
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::IdleTimeout);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    raw.expect_closed().await;
+}
+
+#[tokio::test]
+async fn idle_connections_time_out_by_state() {
+    let app = spawn_app_with(|s| {
+        s.idle_anonymous_ms = 300;
+        s.idle_authenticated_ms = 1200;
+    })
+    .await;
+    let mut anonymous = app.raw().await;
+    let started = std::time::Instant::now();
+    assert_eq!(connection_error(anonymous.recv().await), ErrorCode::IdleTimeout);
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    anonymous.expect_closed().await;
+
+    let mut signed_in = app.raw().await;
+    let register = Request::Register { login: "ann".into(), name: "Ann".into(), password: password("ann") };
+    assert!(matches!(signed_in.call(1, &register).await, Incoming::Ok { .. }));
+    let started = std::time::Instant::now();
+    assert_eq!(connection_error(signed_in.recv().await), ErrorCode::IdleTimeout);
+    assert!(started.elapsed() >= Duration::from_millis(1000), "signed-in connections get the longer limit");
+
+    // Pings keep a connection alive past the limit.
+    let mut pinging = app.raw().await;
+    for id in 0..6 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(matches!(pinging.call(id, &Request::Ping).await, Incoming::Ok { .. }));
+    }
+}
+
+#[tokio::test]
+async fn garbage_streams_never_take_the_broker_down() {
+    let app = spawn_app().await;
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..20 {
+        let mut raw = app.raw().await;
+        let mut bytes = Vec::new();
+        for _ in 0..64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Small frames of random bytes keep framing intact.
+            let len = (seed % 40) as usize + 1;
+            bytes.extend_from_slice(&(len as u32).to_be_bytes());
+            bytes.extend((0..len).map(|i| (seed >> (i % 8 * 8)) as u8));
+        }
+        raw.send_bytes(&bytes).await;
+        // Every frame gets exactly one answer: a reply or a bad_frame connection error.
+        for _ in 0..64 {
+            match raw.recv().await {
+                Some(Incoming::Ok { .. } | Incoming::Err { .. } | Incoming::ConnectionError(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_alive(&mut raw).await;
+    }
+}

@@ -1,0 +1,165 @@
+//! The limits of CONTRACT.md §11: login backoff, registrations per minute, auth backoff,
+//! connection caps and the password-hash waiting line.
+
+use crate::helpers::*;
+use joint_wire::message::{Incoming, Request};
+use joint_wire::{ClientError, ErrorCode};
+use std::time::Duration;
+
+fn retry_after(result: Result<impl std::fmt::Debug, ClientError>) -> u64 {
+    match result {
+        Err(ClientError::Broker(body)) => {
+            assert_eq!(body.code, ErrorCode::RateLimited, "{body:?}");
+            body.retry_after_ms.expect("rate_limited carries retry_after_ms")
+        }
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_back_off_and_a_success_resets() {
+    let app = spawn_app().await;
+    app.user("ann").await;
+    let (client, _e) = app.client().await;
+    for _ in 0..5 {
+        assert_eq!(code(client.login("ann", "wrong-password").await), ErrorCode::BadCredentials);
+    }
+    // The sixth attempt is refused before any hashing, right password or not.
+    let wait = retry_after(client.login("ann", &password("ann")).await);
+    assert!((1..=1000).contains(&wait), "first backoff is about 1 s, got {wait}");
+    let wait = retry_after(client.login("ann", "wrong-password").await);
+    assert!(wait <= 1000);
+    // Per IP: another login from the same IP is blocked too.
+    assert_eq!(code(client.login("bob", "wrong-password").await), ErrorCode::RateLimited);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // After the wait one more failure doubles the backoff.
+    assert_eq!(code(client.login("ann", "wrong-password").await), ErrorCode::BadCredentials);
+    let wait = retry_after(client.login("ann", &password("ann")).await);
+    assert!((1001..=2000).contains(&wait), "second backoff is about 2 s, got {wait}");
+    tokio::time::sleep(Duration::from_millis(wait + 50)).await;
+    client.login("ann", &password("ann")).await.expect("the right password after the wait");
+    // The success reset the count: five more failures are allowed again.
+    let (other, _e) = app.client().await;
+    for _ in 0..5 {
+        assert_eq!(code(other.login("ann", "wrong-password").await), ErrorCode::BadCredentials);
+    }
+}
+
+#[tokio::test]
+async fn backoff_is_capped() {
+    let app = spawn_app_with(|s| s.login_backoff_max_ms = 1500).await;
+    let (client, _e) = app.client().await;
+    for _ in 0..5 {
+        assert_eq!(code(client.login("ann", "wrong-password").await), ErrorCode::BadCredentials);
+    }
+    for _ in 0..3 {
+        let wait = retry_after(client.login("ann", "wrong-password").await);
+        tokio::time::sleep(Duration::from_millis(wait + 20)).await;
+        let _ = client.login("ann", "wrong-password").await;
+    }
+    assert!(retry_after(client.login("ann", "x-password").await) <= 1500);
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_ip_per_minute() {
+    let app = spawn_app_with(|s| s.registrations_per_minute = 10).await;
+    for i in 0..9 {
+        app.user(&format!("user{i}")).await;
+    }
+    let (client, _e) = app.client().await;
+    // A refused attempt counts too.
+    assert_eq!(code(client.register("user0", "Dup", "password-1").await), ErrorCode::LoginTaken);
+    let wait = retry_after(client.register("late", "Late", "password-1").await);
+    assert!(wait > 50_000 && wait <= 60_000, "{wait}");
+}
+
+#[tokio::test]
+async fn failed_auth_backs_off_per_ip() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    let token = ann.token().unwrap();
+    let (client, _e) = app.client().await;
+    for _ in 0..5 {
+        assert_eq!(code(client.auth(&"x".repeat(43)).await), ErrorCode::BadToken);
+    }
+    retry_after(client.auth(&token).await);
+}
+
+#[tokio::test]
+async fn connection_caps_answer_too_many_connections() {
+    let app = spawn_app_with(|s| {
+        s.max_connections = 3;
+        s.max_connections_per_ip = 2;
+    })
+    .await;
+    let mut first = app.raw().await;
+    let mut second = app.raw().await;
+    let mut third = app.raw().await;
+    match third.recv().await {
+        Some(Incoming::ConnectionError(err)) => assert_eq!(err.code, ErrorCode::TooManyConnections),
+        other => panic!("expected too_many_connections, got {other:?}"),
+    }
+    third.expect_closed().await;
+    assert!(matches!(first.call(1, &Request::Ping).await, Incoming::Ok { .. }));
+    assert!(matches!(second.call(1, &Request::Ping).await, Incoming::Ok { .. }));
+    drop(first);
+    // The slot comes back once the broker sees the close.
+    let mut again = None;
+    for _ in 0..50 {
+        let mut raw = app.raw().await;
+        if let Incoming::Ok { .. } = raw.call(1, &Request::Ping).await {
+            again = Some(raw);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a closed connection frees its slot");
+}
+
+#[tokio::test]
+async fn total_connection_cap() {
+    let app = spawn_app_with(|s| {
+        s.max_connections = 2;
+        s.max_connections_per_ip = 100;
+    })
+    .await;
+    let _a = app.raw().await;
+    let _b = app.raw().await;
+    let mut c = app.raw().await;
+    match c.recv().await {
+        Some(Incoming::ConnectionError(err)) => assert_eq!(err.code, ErrorCode::TooManyConnections),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn saturated_hashing_is_unavailable_at_once() {
+    let app = spawn_app_with(|s| {
+        s.hash_concurrency = Some(1);
+        s.hash_queue = 0;
+        s.scrypt_log_n = 16;
+        s.scrypt_r = 8;
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let (client, events) = app.client().await;
+        tasks.push(tokio::spawn(async move {
+            let result = client.register(&format!("user{i}"), "U", "password-1").await;
+            drop(events);
+            result.map(drop).map_err(|e| e.code())
+        }));
+    }
+    let mut unavailable = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => {}
+            Err(code) => {
+                assert_eq!(code, Some(ErrorCode::Unavailable));
+                unavailable += 1;
+            }
+        }
+    }
+    assert!(unavailable >= 1, "with one hash at a time and no queue, concurrent registrations are refused");
+}
