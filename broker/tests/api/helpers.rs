@@ -91,7 +91,8 @@ async fn template(admin: &str) -> String {
 pub struct TestDb {
     pub name: String,
     pub url: String,
-    admin: String,
+    /// The admin URL to drop the database with; `None` for a database the test does not own.
+    admin: Option<String>,
 }
 
 impl TestDb {
@@ -109,7 +110,12 @@ impl TestDb {
             assert!(tries < 100, "cannot create the test database: {err}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        TestDb { url: url_for(&admin, &name), name, admin }
+        TestDb { url: url_for(&admin, &name), name, admin: Some(admin) }
+    }
+
+    /// A database the broker migrates itself, on a server the test runs (see [`PrivatePg`]).
+    pub fn external(url: &str) -> TestDb {
+        TestDb { url: url.to_owned(), name: url.rsplit('/').next().unwrap_or_default().to_owned(), admin: None }
     }
 
     /// A direct connection for arranging and asserting.
@@ -120,7 +126,8 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let Some(admin) = self.admin.clone() else { return };
+        let name = self.name.clone();
         // Drop runs outside async; use a small runtime on its own thread.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -317,5 +324,75 @@ pub fn err_code(incoming: &Incoming) -> ErrorCode {
     match incoming {
         Incoming::Err { err, .. } | Incoming::ConnectionError(err) => err.code,
         other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// A PostgreSQL cluster of a test's own, for tests that stop and start the server.
+/// Needs root (the server runs as the `postgres` user) and `JOINT_TEST_PG_BIN`.
+pub struct PrivatePg {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl PrivatePg {
+    fn as_postgres(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let output = std::process::Command::new("runuser")
+            .current_dir("/")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(program))
+            .args(args)
+            .output()
+            .expect("runuser runs");
+        assert!(output.status.success(), "{program} failed: {}", String::from_utf8_lossy(&output.stderr));
+        output
+    }
+
+    /// Creates and starts a cluster on a free port.
+    pub fn start() -> PrivatePg {
+        let bin = std::env::var("JOINT_TEST_PG_BIN").expect("JOINT_TEST_PG_BIN names PostgreSQL's bin directory");
+        let dir = std::env::temp_dir().join(unique("joint-pg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("chown").arg("postgres:").arg(&dir).status().unwrap();
+        assert!(status.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let pg = PrivatePg { dir, bin: bin.into(), port };
+        let data = pg.data();
+        pg.as_postgres("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+        pg.start_again();
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    /// The superuser URL of the cluster's `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the (stopped) server.
+    pub fn start_again(&self) {
+        let options = format!("-c listen_addresses=127.0.0.1 -p {} -k {}", self.port, self.dir.display());
+        let log = self.dir.join("log").display().to_string();
+        self.as_postgres("pg_ctl", &["-D", &self.data(), "-l", &log, "-w", "-o", &options, "start"]);
+    }
+
+    /// Stops the server in the given mode (`fast`, `immediate`).
+    pub fn stop(&self, mode: &str) {
+        self.as_postgres("pg_ctl", &["-D", &self.data(), "-m", mode, "-w", "stop"]);
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .current_dir("/")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

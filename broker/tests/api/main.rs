@@ -4,6 +4,10 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod error_codes;
 mod groups;
 mod limits;
+mod names;
+mod resilience;
 mod session_life;
+mod shutdown;

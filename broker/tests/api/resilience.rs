@@ -1,0 +1,104 @@
+//! The broker survives PostgreSQL: while it is down, requests get `unavailable` within 5 s
+//! (never a hang, a crash or a false success); after it returns, the broker recovers by
+//! itself within 10 s, and nothing it acknowledged is lost.
+
+use crate::helpers::*;
+use joint_broker::settings::Settings;
+use joint_wire::ErrorCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Tally {
+    acked: Vec<String>,
+    unavailable: usize,
+    slowest: Duration,
+}
+
+#[tokio::test]
+async fn postgres_stopped_immediately_and_restarted_under_load() {
+    let pg = PrivatePg::start();
+    let settings = Settings::for_tests(&pg.url());
+    let app = spawn_on(TestDb::external(&pg.url()), settings).await;
+
+    let running = Arc::new(AtomicBool::new(true));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (client, events) = app.user(&format!("worker{w}")).await;
+        let (running, tally) = (running.clone(), tally.clone());
+        workers.push(tokio::spawn(async move {
+            let _events = events;
+            let mut n = 0;
+            while running.load(Ordering::Relaxed) {
+                let name = format!("g{w}-{n}");
+                n += 1;
+                let started = Instant::now();
+                let result = client.group_create(&name, &[]).await;
+                let took = started.elapsed();
+                {
+                    let mut tally = tally.lock().unwrap();
+                    tally.slowest = tally.slowest.max(took);
+                    match result {
+                        Ok(group) => {
+                            assert_eq!(group.name, name);
+                            tally.acked.push(name);
+                        }
+                        Err(err) => match err.code() {
+                            Some(ErrorCode::Unavailable) => tally.unavailable += 1,
+                            other => panic!("unexpected {other:?}: {err}"),
+                        },
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }));
+    }
+    let (probe, _probe_events) = app.user("probe").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pg.stop("immediate");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before_restart = tally.lock().unwrap().unavailable;
+    assert!(before_restart > 0, "requests while PostgreSQL is down get unavailable");
+    pg.start_again();
+    let restarted = Instant::now();
+
+    // Recovery within 10 s: a request succeeds again.
+    let recovered = loop {
+        if probe.groups().await.is_ok() {
+            break restarted.elapsed();
+        }
+        assert!(restarted.elapsed() < Duration::from_secs(10), "the broker did not recover within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.store(false, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
+    assert!(tally.slowest < Duration::from_secs(5), "no request took 5 s or more: {:?}", tally.slowest);
+    assert!(recovered < Duration::from_secs(10));
+
+    // Every acknowledged group is in the database.
+    let db = TestDb::external(&pg.url()).sql().await;
+    let rows = db.query("SELECT name FROM groups WHERE deleted_at IS NULL", &[]).await.unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    for acked in &tally.acked {
+        assert!(names.contains(acked), "acknowledged group {acked} was lost");
+    }
+    assert!(tally.acked.len() > 10);
+}
+
+#[tokio::test]
+async fn broker_starting_while_postgres_is_down_fails_clearly() {
+    let pg = PrivatePg::start();
+    pg.stop("fast");
+    let mut settings = Settings::for_tests(&pg.url());
+    settings.db_timeout_ms = 1000;
+    let started = Instant::now();
+    let result = joint_broker::server::Broker::build(settings).await;
+    assert!(result.is_err(), "no broker without its database");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
