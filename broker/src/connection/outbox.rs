@@ -190,3 +190,66 @@ impl Outbox {
         self.mark_dead();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use joint_wire::codec::Payload;
+    use joint_wire::message::Incoming;
+
+    fn event_frame(login: &str) -> Bytes {
+        let event = Event::MemberJoined { group: "g".into(), gid: 2, login: login.into() };
+        Bytes::from(joint_wire::codec::frame(&encode_event(&event)))
+    }
+
+    fn decode(frame: &Bytes) -> Incoming {
+        Incoming::parse(&Payload::parse(&frame[4..]).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn overflowing_events_collapse_into_one_resync_and_replies_stay() {
+        let outbox = Outbox::new(3);
+        outbox.push_reply(Bytes::from_static(b"reply-1"));
+        for i in 0..3 {
+            outbox.push_event(event_frame(&format!("u{i}")));
+        }
+        outbox.push_event(event_frame("overflow"));
+        outbox.push_event(event_frame("dropped"));
+        outbox.push_control(Bytes::from_static(b"control"));
+        outbox.push_reply(Bytes::from_static(b"reply-2"));
+        let batch = outbox.next_batch().await.unwrap();
+        assert_eq!(batch.len(), 4, "reply, resync, control, reply: {batch:?}");
+        assert_eq!(&batch[0][..], b"reply-1");
+        assert_eq!(decode(&batch[1]), Incoming::Event(Event::Resync));
+        assert_eq!(&batch[2][..], b"control");
+        assert_eq!(&batch[3][..], b"reply-2");
+        // After the resync went out, events flow again.
+        outbox.push_event(event_frame("later"));
+        assert_eq!(outbox.next_batch().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn wait_for_room_blocks_until_replies_drain() {
+        let outbox = std::sync::Arc::new(Outbox::new(10));
+        outbox.push_reply(Bytes::from_static(b"a"));
+        outbox.push_reply(Bytes::from_static(b"b"));
+        let waiter = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.wait_for_room(2).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "two queued replies fill a room of two");
+        outbox.next_batch().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn closing_drains_then_ends() {
+        let outbox = Outbox::new(10);
+        outbox.push_reply(Bytes::from_static(b"last words"));
+        outbox.close();
+        outbox.push_reply(Bytes::from_static(b"too late"));
+        assert_eq!(outbox.next_batch().await.unwrap(), vec![Bytes::from_static(b"last words")]);
+        assert_eq!(outbox.next_batch().await, None);
+    }
+}

@@ -163,3 +163,43 @@ async fn saturated_hashing_is_unavailable_at_once() {
     }
     assert!(unavailable >= 1, "with one hash at a time and no queue, concurrent registrations are refused");
 }
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client_ip_for_limits() {
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let behind_proxy = |ip: &'static str| {
+        let addr = app.addr;
+        async move {
+            let mut raw = RawConn::connect(addr).await;
+            let hello = Request::Hello { version: 1, client: None, client_ip: Some(ip.into()) };
+            assert!(matches!(raw.call(0, &hello).await, Incoming::Ok { .. }));
+            raw
+        }
+    };
+    let login = Request::Login { login: "ann".into(), password: "wrong-password".into() };
+    let mut first = behind_proxy("203.0.113.7").await;
+    for id in 1..=5 {
+        assert_eq!(err_code(&first.call(id, &login).await), ErrorCode::BadCredentials);
+    }
+    assert_eq!(err_code(&first.call(6, &login).await), ErrorCode::RateLimited);
+    let mut same_ip = behind_proxy("203.0.113.7").await;
+    assert_eq!(err_code(&same_ip.call(1, &login).await), ErrorCode::RateLimited);
+    let mut other_ip = behind_proxy("198.51.100.9").await;
+    assert_eq!(err_code(&other_ip.call(1, &login).await), ErrorCode::BadCredentials, "another client is not limited");
+    let mut bad = RawConn::connect(app.addr).await;
+    let hello = Request::Hello { version: 1, client: None, client_ip: Some("not an ip".into()) };
+    assert_eq!(err_code(&bad.call(0, &hello).await), ErrorCode::InvalidArgument);
+}
+
+#[tokio::test]
+async fn client_ip_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_app().await;
+    let login = Request::Login { login: "ann".into(), password: "wrong-password".into() };
+    for (n, ip) in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5", "192.0.2.6"].iter().enumerate() {
+        let mut raw = app.raw().await;
+        let hello = Request::Hello { version: 1, client: None, client_ip: Some(ip.to_string()) };
+        assert!(matches!(raw.call(0, &hello).await, Incoming::Ok { .. }));
+        let expected = if n < 5 { ErrorCode::BadCredentials } else { ErrorCode::RateLimited };
+        assert_eq!(err_code(&raw.call(1, &login).await), expected, "a spoofed client_ip does not dodge the limit");
+    }
+}

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod client;
 mod error_codes;
 mod groups;
 mod limits;

@@ -1,5 +1,6 @@
-//! SIGTERM on the real `joint-broker` binary with requests in flight: what was read is
-//! answered, then every connection gets `shutting_down`, and the process exits cleanly.
+//! The real `joint-broker` binary: SIGTERM with requests in flight (what was read is
+//! answered, then every connection gets `shutting_down`, and the process exits cleanly),
+//! and logs that never hold a secret, even at TRACE.
 
 use crate::helpers::*;
 use joint_wire::message::{Incoming, Request};
@@ -8,31 +9,46 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Starts the binary on port 0 and reads the bound address from its log.
-fn start_binary(db_url: &str) -> (std::process::Child, std::net::SocketAddr) {
+type Log = std::sync::Arc<std::sync::Mutex<String>>;
+
+/// Starts the binary on port 0 and reads the bound address from its log, which it keeps.
+fn start_binary(db_url: &str, rust_log: &str) -> (std::process::Child, std::net::SocketAddr, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_joint-broker"))
         .args(["--listen", "127.0.0.1:0", "--database-url", db_url, "--scrypt-log-n", "4", "--scrypt-r", "1"])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stderr(Stdio::piped())
         .spawn()
         .expect("the broker binary starts");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let log = Log::default();
     let addr = loop {
         let line = lines.next().expect("the broker logs its address").unwrap();
+        log.lock().unwrap().push_str(&line);
         if let Some(rest) = line.split("listen=").nth(1) {
             break rest.trim().parse().expect("an address");
         }
     };
     // Keep draining the log so the broker never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut kept = kept.lock().unwrap();
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
+    (child, addr, log)
+}
+
+fn terminate(child: &std::process::Child) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
 }
 
 #[tokio::test]
 async fn sigterm_answers_what_was_read_then_says_shutting_down() {
     let db = TestDb::create().await;
-    let (mut child, addr) = start_binary(&db.url);
+    let (mut child, addr, _log) = start_binary(&db.url, "info");
 
     let mut raw = RawConn::connect(addr).await;
     let register = Request::Register { login: "ann".into(), name: "Ann".into(), password: password("ann") };
@@ -48,7 +64,7 @@ async fn sigterm_answers_what_was_read_then_says_shutting_down() {
     }
     raw.send_bytes(&burst).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    terminate(&child);
 
     let mut acked = Vec::new();
     let shutting_down = loop {
@@ -77,4 +93,40 @@ async fn sigterm_answers_what_was_read_then_says_shutting_down() {
     let sql = db.sql().await;
     let count: i64 = sql.query_one("SELECT count(*) FROM groups WHERE name LIKE 'g%'", &[]).await.unwrap().get(0);
     assert_eq!(count as usize, acked.len());
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log_at_any_level() {
+    let db = TestDb::create().await;
+    let (mut child, addr, log) = start_binary(&db.url, "trace");
+    let config = joint_wire::ClientConfig::new(vec![addr.to_string()]);
+    let (client, _events) = joint_wire::Client::connect(config.clone()).await.unwrap();
+    let first = "first-secret-Pa55word";
+    let second = "second-secret-Pa55word";
+    let token = client.register("ann", "Ann", first).await.unwrap().token.unwrap();
+    let (other, _e) = joint_wire::Client::connect(config.clone()).await.unwrap();
+    other.auth(&token).await.unwrap();
+    let (third, _e) = joint_wire::Client::connect(config).await.unwrap();
+    let login_token = third.login("ann", first).await.unwrap().token.unwrap();
+    assert_eq!(code(third.login("ann", "wrong-secret-guess").await), ErrorCode::AlreadyAuthenticated);
+    client.passwd(first, second).await.unwrap();
+    terminate(&child);
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let stored: Vec<String> = {
+        let sql = db.sql().await;
+        let rows = sql.query("SELECT password FROM users", &[]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    };
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("TRACE") || log.contains("DEBUG"), "the log ran at a verbose level");
+    for secret in [first, second, token.as_str(), login_token.as_str()] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+    for hash in stored {
+        let salt_and_hash = hash.rsplit('$').next().unwrap().to_owned();
+        assert!(!log.contains(&salt_and_hash), "a password hash reached the log");
+    }
 }

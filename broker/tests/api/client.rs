@@ -1,0 +1,120 @@
+//! The wire client library against the real broker: failover over an address list,
+//! automatic pings, and reconnection that signs in again with the session token.
+
+use crate::helpers::*;
+use joint_wire::message::{EndReason, Event};
+use joint_wire::{Client, ClientConfig, ClientError, ClientEvent, ErrorCode};
+use std::time::Duration;
+
+/// An address nobody listens on.
+fn dead_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr.to_string()
+}
+
+async fn next_client_event(events: &mut joint_wire::Events) -> ClientEvent {
+    tokio::time::timeout(WAIT, events.next()).await.expect("a client event in time").expect("stream open")
+}
+
+#[tokio::test]
+async fn connect_tries_addresses_in_order() {
+    let app = spawn_app().await;
+    let config = ClientConfig::new(vec![dead_address(), app.addr.to_string()]);
+    let (client, _events) = Client::connect(config).await.unwrap();
+    assert_eq!(client.broker(), app.addr.to_string());
+    let info = client.server_info().unwrap();
+    assert_eq!(info.version, 1);
+    client.ping().await.unwrap();
+
+    let nowhere = ClientConfig::new(vec![dead_address(), dead_address()]);
+    assert!(matches!(Client::connect(nowhere).await, Err(ClientError::Connect(_))));
+}
+
+#[tokio::test]
+async fn automatic_pings_keep_an_idle_client_connected() {
+    let app = spawn_app_with(|s| {
+        s.idle_authenticated_ms = 600;
+        s.ping_interval_ms = 300;
+    })
+    .await;
+    let (client, mut events) = app.user("ann").await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(events.try_next().is_none(), "no disconnect, no idle_timeout");
+    client.me().await.expect("still connected and signed in");
+}
+
+#[tokio::test]
+async fn reconnects_and_signs_in_again_after_a_broker_restart() {
+    let app = spawn_app().await;
+    let addr = app.addr;
+    let (client, mut events) = {
+        let config = ClientConfig::new(vec![addr.to_string()]);
+        Client::connect(config).await.unwrap()
+    };
+    client.register("ann", "Ann", &password("ann")).await.unwrap();
+    let mut settings = app.settings.clone();
+    settings.listen = addr.to_string();
+    let db = app.db.clone();
+    let mut app = app;
+    app.stop().await;
+    match next_client_event(&mut events).await {
+        ClientEvent::ConnectionError(err) => assert_eq!(err.code, ErrorCode::ShuttingDown),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(next_client_event(&mut events).await, ClientEvent::Disconnected);
+    assert!(matches!(client.me().await, Err(ClientError::Disconnected)), "no silent queueing while down");
+
+    let _restarted = spawn_on(db, settings).await;
+    match next_client_event(&mut events).await {
+        ClientEvent::Reconnected { broker, authenticated, session_lost } => {
+            assert_eq!(broker, addr.to_string());
+            assert!(authenticated);
+            assert_eq!(session_lost, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.me().await.unwrap().login, "ann");
+}
+
+#[tokio::test]
+async fn a_dead_token_is_reported_on_reconnect() {
+    let app = spawn_app().await;
+    let addr = app.addr;
+    let (client, mut events) = Client::connect(ClientConfig::new(vec![addr.to_string()])).await.unwrap();
+    client.register("ann", "Ann", &password("ann")).await.unwrap();
+    // The session dies while the client is away.
+    app.db.sql().await.execute("DELETE FROM sessions", &[]).await.unwrap();
+    let mut settings = app.settings.clone();
+    settings.listen = addr.to_string();
+    let db = app.db.clone();
+    let mut app = app;
+    app.stop().await;
+    let _restarted = spawn_on(db, settings).await;
+    loop {
+        match next_client_event(&mut events).await {
+            ClientEvent::Reconnected { authenticated, session_lost, .. } => {
+                assert!(!authenticated);
+                assert_eq!(session_lost.map(|e| e.code), Some(ErrorCode::BadToken));
+                break;
+            }
+            ClientEvent::ConnectionError(_) | ClientEvent::Disconnected => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(client.token(), None);
+    assert_eq!(code(client.me().await), ErrorCode::Unauthenticated);
+}
+
+#[tokio::test]
+async fn session_ended_forgets_the_token() {
+    let app = spawn_app().await;
+    let (client, mut events) = app.user("ann").await;
+    assert!(client.token().is_some());
+    let (other, _e) = app.client().await;
+    other.auth(&client.token().unwrap()).await.unwrap();
+    other.logout().await.unwrap();
+    assert_eq!(next_event(&mut events).await, Event::SessionEnded { reason: EndReason::Logout });
+    assert_eq!(client.token(), None, "a dead token is not used to reconnect");
+}
