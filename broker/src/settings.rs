@@ -65,7 +65,7 @@ pub struct Settings {
     #[arg(long, env = "JOINT_SCRYPT_P", default_value_t = 1)]
     pub scrypt_p: u32,
 
-    /// Requests read ahead of their replies on one connection.
+    /// Replies a client may leave unread before the broker stops reading its requests.
     #[arg(long, env = "JOINT_MAX_INFLIGHT", default_value_t = 256)]
     pub max_inflight: usize,
 
