@@ -26,7 +26,7 @@ fn protocol_md() -> String {
 }
 
 /// Who sent a frame and what the dump claims about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     /// `>`: a canonical, valid request.
     Request,
@@ -356,4 +356,13 @@ fn the_checks_catch_edits() {
     short[3] -= 1;
     let frame = FrameLine { line: 0, conn: 1, kind: Kind::Request, bytes: short, notes: Vec::new() };
     assert!(std::panic::catch_unwind(|| check_request(&frame)).is_err(), "a wrong length was not caught");
+    // {"id": 7, "op": "ping"} with the id as uint8 (cc 07): valid, but not canonical.
+    let wide = decode_hex("0000000e 82a26964cc07a26f70a470696e67", 0);
+    let frame = FrameLine { line: 0, conn: 1, kind: Kind::Request, bytes: wide.clone(), notes: Vec::new() };
+    assert!(std::panic::catch_unwind(|| check_request(&frame)).is_err(), "a non-canonical > line was not caught");
+    let frame = FrameLine { line: 0, conn: 1, kind: Kind::Loose, bytes: wide, notes: Vec::new() };
+    assert_eq!(check_request(&frame), 7);
+    let canonical = decode_hex("0000000d 82a2696407a26f70a470696e67", 0);
+    let frame = FrameLine { line: 0, conn: 1, kind: Kind::Loose, bytes: canonical, notes: Vec::new() };
+    assert!(std::panic::catch_unwind(|| check_request(&frame)).is_err(), "a canonical ~ line was not caught");
 }

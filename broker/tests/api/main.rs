@@ -12,3 +12,4 @@ mod names;
 mod resilience;
 mod session_life;
 mod shutdown;
+mod slow_readers;
