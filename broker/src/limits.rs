@@ -50,6 +50,11 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
             table.retain(|_, f| now.saturating_duration_since(f.last) < stale);
         }
         let entry = table.entry(key).or_insert(Failures { count: 0, blocked_until: None, last: now });
+        // Failures are forgotten after a quiet spell twice the longest block, so a shared
+        // IP that once failed is not kept on a hair trigger for ever.
+        if now.saturating_duration_since(entry.last) > self.max * 2 {
+            entry.count = 0;
+        }
         entry.count = entry.count.saturating_add(1);
         entry.last = now;
         if entry.count >= self.free {
@@ -175,6 +180,18 @@ mod tests {
         assert_eq!(b.wait(&"k", t + Duration::from_secs(301)), None);
         b.reset(&"k");
         assert_eq!(b.wait(&"k", t), None);
+    }
+
+    #[test]
+    fn failures_are_forgotten_after_a_quiet_spell() {
+        let b = Backoff::new(2, Duration::from_secs(10));
+        let t = Instant::now();
+        b.fail("k", t);
+        b.fail("k", t);
+        assert!(b.wait(&"k", t).is_some());
+        let later = t + Duration::from_secs(21);
+        b.fail("k", later);
+        assert_eq!(b.wait(&"k", later), None, "the count started over");
     }
 
     #[test]

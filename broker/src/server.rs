@@ -112,6 +112,8 @@ impl Broker {
         }
         drop(listener);
         tracker.close();
+        // Each connection stops answering at the grace and then needs a moment to write
+        // `shutting_down` and drain its input.
         let grace = Duration::from_millis(ctx.settings.shutdown_grace_ms) + Duration::from_secs(2);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!("shutdown grace over; closing the remaining connections");

@@ -2,8 +2,9 @@
 //! events to the connection's [`outbox::Outbox`], written by a second, small task.
 //!
 //! Requests are carried out one at a time in arrival order, so a request always sees
-//! everything its connection asked before. While the outbox holds `max_inflight` unread
-//! replies the task stops reading the socket.
+//! everything its connection asked before. While `max_inflight` replies wait unwritten the
+//! task stops reading the socket. An anonymous connection has 30 s in all to sign in; a
+//! signed-in one may stay silent for 120 s; a frame may pause for 30 s.
 
 pub mod outbox;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
@@ -79,8 +81,17 @@ impl Handler {
         let mut codec = FrameCodec::new(settings.max_frame);
         let mut buffer = BytesMut::with_capacity(4096);
         let half_frame = Duration::from_millis(settings.idle_half_frame_ms);
+        let grace = Duration::from_millis(settings.shutdown_grace_ms);
+        // When the connection became anonymous (at connect, or when its session ended):
+        // an anonymous connection has this long in all to sign in.
+        let mut anonymous_since = Some(Instant::now());
+        let mut stop_answering_at: Option<Instant> = None;
         loop {
             loop {
+                if shutdown.is_cancelled() && Instant::now() >= *stop_answering_at.get_or_insert(Instant::now() + grace)
+                {
+                    return self.fatal(reader, shutting_down()).await;
+                }
                 match codec.decode(&mut buffer) {
                     Ok(Some(frame)) => {
                         self.outbox.wait_for_room(self.ctx.settings.max_inflight).await;
@@ -97,11 +108,20 @@ impl Handler {
             if shutdown.is_cancelled() {
                 return self.fatal(reader, shutting_down()).await;
             }
-            let limit = if buffer.is_empty() {
-                self.ctx.settings.idle_limit(self.ctx.hub.session(self.id).is_some())
-            } else {
-                half_frame
+            let signed_in = self.ctx.hub.session(self.id).is_some();
+            anonymous_since = match (signed_in, anonymous_since) {
+                (true, _) => None,
+                (false, None) => Some(Instant::now()),
+                (false, since) => since,
             };
+            let idle = match anonymous_since {
+                Some(since) => self.ctx.settings.idle_limit(false).saturating_sub(since.elapsed()),
+                None => self.ctx.settings.idle_limit(true),
+            };
+            if idle.is_zero() {
+                return self.fatal(reader, idle_timeout()).await;
+            }
+            let limit = if buffer.is_empty() { idle } else { idle.min(half_frame) };
             if buffer.capacity() - buffer.len() < 1024 {
                 buffer.reserve(4096);
             }
@@ -109,10 +129,7 @@ impl Handler {
                 _ = shutdown.cancelled() => return self.fatal(reader, shutting_down()).await,
                 _ = self.outbox.dead() => return,
                 read = tokio::time::timeout(limit, reader.read_buf(&mut buffer)) => match read {
-                    Err(_) => {
-                        let body = ErrorBody::new(ErrorCode::IdleTimeout, "the connection was idle for too long");
-                        return self.fatal(reader, body).await;
-                    }
+                    Err(_) => return self.fatal(reader, idle_timeout()).await,
                     Ok(Ok(0)) | Ok(Err(_)) => return,
                     Ok(Ok(_)) => {}
                 },
@@ -178,6 +195,10 @@ impl Handler {
             }
         }
     }
+}
+
+fn idle_timeout() -> ErrorBody {
+    ErrorBody::new(ErrorCode::IdleTimeout, "the connection was idle for too long")
 }
 
 fn shutting_down() -> ErrorBody {

@@ -137,20 +137,26 @@ impl Outbox {
         }
     }
 
-    /// Takes everything queued, or `None` once closed and drained.
-    async fn next_batch(&self) -> Option<Vec<Bytes>> {
+    /// Takes everything queued and how many replies it holds, or `None` once closed and
+    /// drained. The replies still count as unwritten until [`Outbox::written`].
+    async fn next_batch(&self) -> Option<(Vec<Bytes>, usize)> {
         loop {
             let notified = self.writer.notified();
             {
                 let mut state = self.state();
                 if !state.queue.is_empty() {
-                    state.replies = 0;
                     state.events = 0;
                     state.resync_queued = false;
-                    let batch = state.queue.drain(..).map(|(_, frame)| frame).collect();
-                    drop(state);
-                    self.handler.notify_waiters();
-                    return Some(batch);
+                    let mut replies = 0;
+                    let batch = state
+                        .queue
+                        .drain(..)
+                        .map(|(kind, frame)| {
+                            replies += usize::from(kind == Kind::Reply);
+                            frame
+                        })
+                        .collect();
+                    return Some((batch, replies));
                 }
                 if state.closing {
                     return None;
@@ -158,6 +164,12 @@ impl Outbox {
             }
             notified.await;
         }
+    }
+
+    /// Marks replies as handed to the socket, making room for more requests.
+    fn written(&self, replies: usize) {
+        self.state().replies -= replies;
+        self.handler.notify_waiters();
     }
 
     fn mark_dead(&self) {
@@ -169,7 +181,7 @@ impl Outbox {
     /// `write_timeout` (a dead reader) is given up; a merely slow one is waited for.
     pub async fn write_to(&self, mut socket: OwnedWriteHalf, write_timeout: Duration) {
         let mut buffer = BytesMut::new();
-        while let Some(batch) = self.next_batch().await {
+        while let Some((batch, replies)) = self.next_batch().await {
             for frame in batch {
                 buffer.extend_from_slice(&frame);
             }
@@ -182,6 +194,7 @@ impl Outbox {
                     }
                 }
             }
+            self.written(replies);
             if buffer.capacity() > 64 * 1024 {
                 buffer = BytesMut::new(); // do not keep a large reply's memory for the connection's life
             }
@@ -217,7 +230,8 @@ mod tests {
         outbox.push_event(event_frame("dropped"));
         outbox.push_control(Bytes::from_static(b"control"));
         outbox.push_reply(Bytes::from_static(b"reply-2"));
-        let batch = outbox.next_batch().await.unwrap();
+        let (batch, replies) = outbox.next_batch().await.unwrap();
+        assert_eq!(replies, 2);
         assert_eq!(batch.len(), 4, "reply, resync, control, reply: {batch:?}");
         assert_eq!(&batch[0][..], b"reply-1");
         assert_eq!(decode(&batch[1]), Incoming::Event(Event::Resync));
@@ -225,7 +239,7 @@ mod tests {
         assert_eq!(&batch[3][..], b"reply-2");
         // After the resync went out, events flow again.
         outbox.push_event(event_frame("later"));
-        assert_eq!(outbox.next_batch().await.unwrap().len(), 1);
+        assert_eq!(outbox.next_batch().await.unwrap().0.len(), 1);
     }
 
     #[tokio::test]
@@ -239,7 +253,10 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "two queued replies fill a room of two");
-        outbox.next_batch().await.unwrap();
+        let (_, replies) = outbox.next_batch().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "replies taken but not yet written still count");
+        outbox.written(replies);
         tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
     }
 
@@ -249,7 +266,7 @@ mod tests {
         outbox.push_reply(Bytes::from_static(b"last words"));
         outbox.close();
         outbox.push_reply(Bytes::from_static(b"too late"));
-        assert_eq!(outbox.next_batch().await.unwrap(), vec![Bytes::from_static(b"last words")]);
+        assert_eq!(outbox.next_batch().await.unwrap(), (vec![Bytes::from_static(b"last words")], 1));
         assert_eq!(outbox.next_batch().await, None);
     }
 }

@@ -31,15 +31,16 @@ pub(crate) fn check_password_backoff(ctx: &Ctx, login: &str, ip: IpAddr) -> Resu
     }
 }
 
-/// Records the outcome of a password check for the backoff.
+/// Records the outcome of a password check for the backoff. A success clears only its
+/// (login, IP) count: clearing the per-IP count too would let someone guessing many logins
+/// reset it by signing in to an account of their own.
 pub(crate) fn record_password_check(ctx: &Ctx, login: &str, ip: IpAddr, success: bool) {
-    let keys = [PasswordKey::LoginAtIp(login.to_owned(), ip), PasswordKey::Ip(ip)];
-    for key in keys {
-        if success {
-            ctx.password_failures.reset(&key);
-        } else {
-            ctx.password_failures.fail(key, Instant::now());
-        }
+    let login_at_ip = PasswordKey::LoginAtIp(login.to_owned(), ip);
+    if success {
+        ctx.password_failures.reset(&login_at_ip);
+    } else {
+        ctx.password_failures.fail(login_at_ip, Instant::now());
+        ctx.password_failures.fail(PasswordKey::Ip(ip), Instant::now());
     }
 }
 
@@ -117,10 +118,13 @@ pub async fn register(
     name: String,
     password: String,
 ) -> Result<Outcome, BrokerError> {
+    // Every attempt counts against the window, refused ones too, but invalid_argument
+    // still ranks before rate_limited in what the client is told.
+    let window = ctx.registrations.attempt(conn.ip, Instant::now());
     let login = names::login("login", &login)?;
     let name = names::display_name("name", &name)?;
     names::password("password", &password)?;
-    ctx.registrations.attempt(conn.ip, Instant::now()).map_err(rate_limited)?;
+    window.map_err(rate_limited)?;
     let hash = ctx.hasher.hash(password).await?;
     let token = new_token()?;
     let (account, groups) = ctx.store.register(&login, &name, &hash, &token.hash).await?;

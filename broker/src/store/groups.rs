@@ -441,13 +441,16 @@ impl Store {
             require_member(&tx, &group, caller).await?;
             refuse_all(&group)?;
             require_admin(&group, caller)?;
-            let users = resolve_logins(&tx, logins).await?;
-            if users.iter().any(|(id, _)| *id == caller) {
+            let caller_login: String =
+                tx.query_one("SELECT login FROM users WHERE id = $1", &[&caller]).await.map_err(db_error)?.get(0);
+            // admin_cannot_leave ranks before the op's own outcome (unknown_user).
+            if logins.contains(&caller_login) {
                 return Err(BrokerError::refused(
                     ErrorCode::AdminCannotLeave,
                     "the admin cannot be removed; hand over administration first",
                 ));
             }
+            let users = resolve_logins(&tx, logins).await?;
             let existing = member_ids(&tx, group.gid).await?;
             let gone: Vec<(UserId, String)> = users.into_iter().filter(|(id, _)| existing.contains(id)).collect();
             let gone_ids: Vec<UserId> = gone.iter().map(|(id, _)| *id).collect();

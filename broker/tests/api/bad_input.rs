@@ -203,12 +203,29 @@ async fn idle_connections_time_out_by_state() {
     assert_eq!(connection_error(signed_in.recv().await), ErrorCode::IdleTimeout);
     assert!(started.elapsed() >= Duration::from_millis(1000), "signed-in connections get the longer limit");
 
-    // Pings keep a connection alive past the limit.
+    // Pings keep a signed-in connection alive past its limit...
     let mut pinging = app.raw().await;
-    for id in 0..6 {
+    assert!(matches!(pinging.call(1, &register_as("bob")).await, Incoming::Ok { .. }));
+    for id in 0..12 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert!(matches!(pinging.call(id, &Request::Ping).await, Incoming::Ok { .. }));
     }
+    // ...but an anonymous connection has the anonymous limit in all to sign in.
+    let mut lurking = app.raw().await;
+    let started = std::time::Instant::now();
+    let code = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match lurking.call(1, &Request::Ping).await {
+            Incoming::Ok { .. } => assert!(started.elapsed() < Duration::from_secs(2), "pinging kept it anonymous"),
+            other => break err_code(&other),
+        }
+    };
+    assert_eq!(code, ErrorCode::IdleTimeout);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}
+
+fn register_as(login: &str) -> Request {
+    Request::Register { login: login.into(), name: login.into(), password: password(login) }
 }
 
 #[tokio::test]

@@ -210,6 +210,9 @@ async fn precedence_follows_the_contract() {
     assert_eq!(code(ann.member_add("Bobs", &["ghost".to_string()]).await), ErrorCode::NotAdmin);
     // not_allowed for all before the op's own outcome
     assert_eq!(code(ann.member_add("all", &["ghost".to_string()]).await), ErrorCode::NotAllowed);
+    // admin_cannot_leave before the op's own outcome (unknown_user)
+    let both = ["bob".to_string(), "ghost".to_string()];
+    assert_eq!(code(bob.member_remove("Bobs", &both).await), ErrorCode::AdminCannotLeave);
 
     // invalid_argument before rate_limited, rate_limited before bad_credentials
     let (client, _e) = app.client().await;

@@ -39,11 +39,27 @@ async fn failed_logins_back_off_and_a_success_resets() {
     assert!((1001..=2000).contains(&wait), "second backoff is about 2 s, got {wait}");
     tokio::time::sleep(Duration::from_millis(wait + 50)).await;
     client.login("ann", &password("ann")).await.expect("the right password after the wait");
-    // The success reset the count: five more failures are allowed again.
+    // The success cleared ann's count at this IP but not the IP's own: signing in to one
+    // account must not let this IP guess further at others.
     let (other, _e) = app.client().await;
+    assert_eq!(code(other.login("bob", "wrong-password").await), ErrorCode::BadCredentials);
+    assert_eq!(code(other.login("bob", "wrong-password").await), ErrorCode::RateLimited);
+}
+
+#[tokio::test]
+async fn failures_are_forgotten_after_twice_the_longest_backoff() {
+    let app = spawn_app_with(|s| s.login_backoff_max_ms = 400).await;
+    let (client, _e) = app.client().await;
     for _ in 0..5 {
-        assert_eq!(code(other.login("ann", "wrong-password").await), ErrorCode::BadCredentials);
+        assert_eq!(code(client.login("ann", "wrong-password").await), ErrorCode::BadCredentials);
     }
+    assert_eq!(code(client.login("ann", "wrong-password").await), ErrorCode::RateLimited);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    // The count started over: four failures pass before the fifth blocks again.
+    for _ in 0..5 {
+        assert_eq!(code(client.login("ann", "wrong-password").await), ErrorCode::BadCredentials);
+    }
+    assert_eq!(code(client.login("ann", "wrong-password").await), ErrorCode::RateLimited);
 }
 
 #[tokio::test]
@@ -64,12 +80,15 @@ async fn backoff_is_capped() {
 #[tokio::test]
 async fn registrations_are_limited_per_ip_per_minute() {
     let app = spawn_app_with(|s| s.registrations_per_minute = 10).await;
-    for i in 0..9 {
+    for i in 0..8 {
         app.user(&format!("user{i}")).await;
     }
     let (client, _e) = app.client().await;
-    // A refused attempt counts too.
+    // Refused attempts count too, whatever refused them.
     assert_eq!(code(client.register("user0", "Dup", "password-1").await), ErrorCode::LoginTaken);
+    assert_eq!(code(client.register("x", "Bad", "password-1").await), ErrorCode::InvalidArgument);
+    // Over the limit, invalid arguments are still reported first.
+    assert_eq!(code(client.register("x", "Bad", "password-1").await), ErrorCode::InvalidArgument);
     let wait = retry_after(client.register("late", "Late", "password-1").await);
     assert!(wait > 50_000 && wait <= 60_000, "{wait}");
 }
