@@ -159,6 +159,16 @@ fn require_admin(group: &GroupRow, user: UserId) -> Result<(), BrokerError> {
     Ok(())
 }
 
+/// Locks a group for a change only its admin may make, checking in the contract's order:
+/// `no_such_group` → `not_member` → `not_allowed` (for `all`) → `not_admin`.
+async fn lock_as_admin(db: &impl GenericClient, name: &str, caller: UserId) -> Result<GroupRow, BrokerError> {
+    let group = lock_group(db, name).await?;
+    require_member(db, &group, caller).await?;
+    refuse_all(&group)?;
+    require_admin(&group, caller)?;
+    Ok(group)
+}
+
 /// Looks logins up among live accounts; any unknown one refuses the whole call.
 pub(crate) async fn resolve_logins(
     db: &impl GenericClient,
@@ -307,10 +317,7 @@ impl Store {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let group = lock_group(&tx, name).await?;
-            require_member(&tx, &group, caller).await?;
-            refuse_all(&group)?;
-            require_admin(&group, caller)?;
+            let group = lock_as_admin(&tx, name, caller).await?;
             let change = delete_group(&tx, &group).await?;
             tx.commit().await.map_err(db_error)?;
             Ok(change)
@@ -393,10 +400,7 @@ impl Store {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let group = lock_group(&tx, name).await?;
-            require_member(&tx, &group, caller).await?;
-            refuse_all(&group)?;
-            require_admin(&group, caller)?;
+            let group = lock_as_admin(&tx, name, caller).await?;
             let users = resolve_logins(&tx, logins).await?;
             let existing = member_ids(&tx, group.gid).await?;
             let new: Vec<(UserId, String)> = users.into_iter().filter(|(id, _)| !existing.contains(id)).collect();
@@ -437,10 +441,7 @@ impl Store {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let group = lock_group(&tx, name).await?;
-            require_member(&tx, &group, caller).await?;
-            refuse_all(&group)?;
-            require_admin(&group, caller)?;
+            let group = lock_as_admin(&tx, name, caller).await?;
             let caller_login: String =
                 tx.query_one("SELECT login FROM users WHERE id = $1", &[&caller]).await.map_err(db_error)?.get(0);
             // admin_cannot_leave ranks before the op's own outcome (unknown_user).
