@@ -169,13 +169,16 @@ async fn lock_as_admin(db: &impl GenericClient, name: &str, caller: UserId) -> R
     Ok(group)
 }
 
-/// Looks logins up among live accounts; any unknown one refuses the whole call.
+/// Looks logins up among live accounts and keeps them from being deleted until the
+/// transaction ends; any unknown one refuses the whole call.
 pub(crate) async fn resolve_logins(
     db: &impl GenericClient,
     logins: &[String],
 ) -> Result<Vec<(UserId, String)>, BrokerError> {
     let rows = db
-        .query("SELECT id, login FROM users WHERE login = ANY($1) AND deleted_at IS NULL", &[&logins])
+        // FOR KEY SHARE waits for an account deletion in progress and then sees the account
+        // gone, so a deleted account never gains a membership.
+        .query("SELECT id, login FROM users WHERE login = ANY($1) AND deleted_at IS NULL FOR KEY SHARE", &[&logins])
         .await
         .map_err(db_error)?;
     let found: Vec<(UserId, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -284,6 +287,11 @@ impl Store {
             if name == ALL {
                 return Err(BrokerError::refused(ErrorCode::GroupExists, "the name all is reserved"));
             }
+            // The creator's account must outlive the transaction (see `resolve_logins`).
+            tx.query_opt("SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL FOR KEY SHARE", &[&caller])
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| BrokerError::refused(ErrorCode::Unauthenticated, "this account was deleted"))?;
             let created = tx
                 .query_opt(
                     "INSERT INTO groups (name, admin_id) VALUES ($1, $2)
@@ -338,7 +346,12 @@ impl Store {
             let group = lock_group(&tx, name).await?;
             require_member(&tx, &group, caller).await?;
             require_admin(&group, caller)?;
-            let (target, _) = resolve_logins(&tx, &[login.to_owned()]).await?.remove(0);
+            let target = resolve_logins(&tx, &[login.to_owned()])
+                .await?
+                .into_iter()
+                .next()
+                .map(|(id, _)| id)
+                .ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("a resolved login went missing")))?;
             let members = member_ids(&tx, group.gid).await?;
             if !members.contains(&target) {
                 return Err(joint_wire::ErrorBody::new(ErrorCode::NotMember, format!("{login} is not a member"))

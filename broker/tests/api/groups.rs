@@ -281,3 +281,27 @@ async fn member_pages() {
     let clamped = ann.members("Big", None, Some(u64::MAX)).await.unwrap();
     assert_eq!(clamped.members.len(), 13);
 }
+
+#[tokio::test]
+async fn an_account_deleted_during_member_add_never_becomes_a_member() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    app.user("bob").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    // Hold bob's row as delete_account does, then delete him while member_add waits.
+    let mut db = app.db.sql().await;
+    let tx = db.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM users WHERE login = 'bob' FOR UPDATE", &[]).await.unwrap();
+    let adding = tokio::spawn(async move { ann.member_add("Team", &strings(&["bob"])).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!adding.is_finished(), "member_add waits for the deletion in progress");
+    tx.execute("UPDATE users SET deleted_at = now(), password = NULL WHERE login = 'bob'", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(code(adding.await.unwrap()), ErrorCode::UnknownUser);
+    let members: i64 = db
+        .query_one("SELECT count(*) FROM memberships m JOIN groups g ON g.gid = m.gid WHERE g.name = 'Team'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(members, 1, "only ann");
+}
