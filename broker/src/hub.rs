@@ -17,7 +17,9 @@ pub type ConnId = u64;
 /// A signed-in connection's identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// Who the connection is signed in as.
     pub account: Account,
+    /// The hash of the session token it used, to end it with the session.
     pub token: TokenHash,
 }
 

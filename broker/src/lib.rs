@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The Joint broker as a library, so that tests start the real thing on `127.0.0.1:0`.
 //!
 //! Start at [`server::Broker`]; ARCHITECTURE.md walks the path of a request.

@@ -19,9 +19,13 @@ use tokio_util::task::TaskTracker;
 
 /// Everything the connection tasks share; each part has one job and its own small lock.
 pub struct Ctx {
+    /// The configuration the broker was started with.
     pub settings: Settings,
+    /// PostgreSQL.
     pub store: Store,
+    /// Which connection is signed in as whom; routes events.
     pub hub: Hub,
+    /// Password hashing behind its concurrency cap.
     pub hasher: Hasher,
     /// Backoff after failed password checks, per (login, IP) and per IP.
     pub password_failures: Backoff<PasswordKey>,

@@ -7,29 +7,54 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// Empty payload, not one map with unique UTF-8 string keys, or no valid `id`; the connection stays open.
     BadFrame,
+    /// Connection error: a length prefix above `max_frame`, refused before any allocation; then the broker closes.
     FrameTooLarge,
+    /// `hello` asked for a version other than 1; the connection stays open and may send `hello` again.
     UnsupportedVersion,
+    /// `op` names no operation the broker serves (with `field: "op"`); checked before authentication.
     UnknownOp,
+    /// An argument is missing, mistyped or breaks its rule (`field` names it), or `hello` is not the first request.
     InvalidArgument,
+    /// An anonymous connection asked for an operation other than hello, register, login, auth or ping.
     Unauthenticated,
+    /// `register`, `login` or `auth` on a connection that is already signed in.
     AlreadyAuthenticated,
+    /// Wrong password on `login`, `passwd` or `delete_account`; on `login` also an unknown or deleted login.
     BadCredentials,
+    /// `auth` with a malformed, unknown, expired or dead session token.
     BadToken,
+    /// Too many failed password checks or auths, or registrations per IP; `retry_after_ms` says how long to wait.
     RateLimited,
+    /// `register` with a login an account has or had (a deleted account's login is retired).
     LoginTaken,
+    /// No live group has the given name (or, with `gid`, the group was deleted and re-created).
     NoSuchGroup,
+    /// `group_create` with the name of a live group, or with the reserved name `all`.
     GroupExists,
+    /// Some logins name no live account; `logins` lists them and nothing changes.
     UnknownUser,
+    /// The caller is not a member of the group, or (with `logins`) the target of `group_admin` is not.
     NotMember,
+    /// Only the group's admin may do this (also `group_admin` on `all`, which has no admin).
     NotAdmin,
+    /// The operation is not allowed on `all`: `group_delete`, `leave`, `member_add`, `member_remove`.
     NotAllowed,
+    /// The admin tried to `leave` or remove themself; hand over with `group_admin` or delete the group first.
     AdminCannotLeave,
+    /// A `publish` body longer than `max_body` bytes (comes with messaging).
     BodyTooLarge,
+    /// Connection error at accept: the total or per-IP connection limit is reached; then the broker closes.
     TooManyConnections,
+    /// Connection error: the anonymous, authenticated or half-frame idle timeout ran out; then the broker closes.
     IdleTimeout,
+    /// Connection error: the broker is stopping, after answering what it had already read; then it closes.
     ShuttingDown,
+    /// PostgreSQL is unreachable or too slow, or password hashing is saturated; the request was not carried out,
+    /// unless the database broke during its commit (after `publish` the outcome is unknown: retry with the same cid).
     Unavailable,
+    /// A bug in the broker; `msg` is a fixed sentence, never SQL, paths or stack traces.
     Internal,
 }
 

@@ -7,6 +7,8 @@
 //!
 //! This crate depends on no other crate of the project and never touches PostgreSQL.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod codec;
 pub mod error;

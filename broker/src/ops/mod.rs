@@ -47,13 +47,20 @@ pub enum Effect {
     /// An event for some users' connections.
     Notify(GroupChange),
     /// These sessions died: their connections get `session_ended` and become anonymous.
-    EndSessions { tokens: Vec<TokenHash>, reason: EndReason },
+    EndSessions {
+        /// The hashes of the dead tokens.
+        tokens: Vec<TokenHash>,
+        /// Why they died, as `session_ended` tells.
+        reason: EndReason,
+    },
 }
 
 /// A successful request: its encoded reply and its effects.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The reply payload, already encoded with the request's id.
     pub reply: Vec<u8>,
+    /// What to do once the reply is queued.
     pub effects: Vec<Effect>,
 }
 

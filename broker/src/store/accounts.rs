@@ -9,9 +9,11 @@ use joint_wire::ErrorCode;
 use std::time::Duration;
 
 /// A live account's password hash, for checking a login.
-#[derive(Debug, Clone)]
+/// (No `Debug`: the hash must never reach a log by accident.)
 pub struct Credentials {
+    /// The account.
     pub account: Account,
+    /// Its scrypt PHC string.
     pub password: String,
 }
 

@@ -15,14 +15,18 @@ pub const ALL: &str = "all";
 /// An event and the users whose connections receive it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupChange {
+    /// The users whose every connection receives the event.
     pub to: Vec<UserId>,
+    /// The event.
     pub event: Event,
 }
 
 /// The outcome of a membership change: the logins it affected and the events it causes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MembershipChange {
+    /// The logins that joined or left (for the reply's `added` or `removed`).
     pub logins: Vec<String>,
+    /// The events the change causes.
     pub changes: Vec<GroupChange>,
 }
 

@@ -6,8 +6,11 @@ use deadpool_postgres::Object;
 
 /// One migration file: its number, its file name and its SQL.
 pub struct Migration {
+    /// Its number, recorded in `schema_migrations` once applied.
     pub version: i32,
+    /// Its file name under `sql/`.
     pub name: &'static str,
+    /// Its statements, run in one transaction.
     pub sql: &'static str,
 }
 

@@ -22,8 +22,11 @@ pub type UserId = i64;
 /// An account as the broker handles it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The database id, never shown to clients.
     pub id: UserId,
+    /// The login, fixed for the account's life.
     pub login: String,
+    /// The display name, NFC.
     pub name: String,
 }
 
