@@ -89,7 +89,14 @@ pub enum ClientEvent {
     Disconnected,
     /// A new connection is up. `authenticated` tells whether the saved token signed it in;
     /// when the token was refused, `session_lost` carries the broker's error.
-    Reconnected { broker: String, authenticated: bool, session_lost: Option<ErrorBody> },
+    Reconnected {
+        /// The address (`host:port`) of the broker the new connection reached.
+        broker: String,
+        /// Whether the saved session token signed the new connection in.
+        authenticated: bool,
+        /// The broker's `bad_token` error when it refused the saved token; the token is then forgotten.
+        session_lost: Option<ErrorBody>,
+    },
 }
 
 /// The stream of [`ClientEvent`]s of one client. Read it: events queue up until read.

@@ -11,25 +11,45 @@ use serde::{Deserialize, Serialize};
 /// Every operation this version of the broker understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
+    /// Announces the client's protocol version and returns the broker's limits; optional, first request only.
     Hello,
+    /// Creates an account and signs the connection in as it, returning a new session token.
     Register,
+    /// Signs the connection in with login and password, returning a new session token.
     Login,
+    /// Signs the connection in with a saved session token.
     Auth,
+    /// Ends the session: its token dies and every connection using it gets `session_ended`.
     Logout,
+    /// Returns the signed-in user's login and display name.
     Me,
+    /// Changes the caller's display name (stored in NFC); sends no event.
     SetName,
+    /// Changes the caller's password and ends the account's other sessions.
     Passwd,
+    /// Deletes the caller's account after checking its password; the login stays retired.
     DeleteAccount,
+    /// Lists accounts, one page in login byte order, with whether each is online.
     Users,
+    /// Returns one user, whether they are online and the groups they share with the caller.
     User,
+    /// Lists the caller's groups, oldest first (`all` first).
     Groups,
+    /// Creates a group with the caller as admin, optionally adding first members.
     GroupCreate,
+    /// Deletes a group (admin only); every member gets `group_deleted`.
     GroupDelete,
+    /// Hands a group's administration to another member (admin only).
     GroupAdmin,
+    /// Lists a group's members, one page in login byte order (members only).
     Members,
+    /// Adds accounts to a group (admin only); existing members are skipped.
     MemberAdd,
+    /// Removes members from a group (admin only); logins that are not members are skipped.
     MemberRemove,
+    /// Takes the caller out of a group (not its admin, not `all`).
     Leave,
+    /// Does nothing and never fails: the keep-alive, allowed on anonymous connections too.
     Ping,
 }
 
@@ -105,25 +125,119 @@ impl Op {
 /// Values (lengths, character classes) are checked by the broker, which owns those rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Hello { version: u64, client: Option<String>, client_ip: Option<String> },
-    Register { login: String, name: String, password: String },
-    Login { login: String, password: String },
-    Auth { token: String },
+    /// `hello`: asks for a protocol version and learns the broker's limits.
+    Hello {
+        /// The protocol version the client speaks; only 1 is supported.
+        version: u64,
+        /// The client program's name and version (e.g. `joint-wire/0.1.0`); not used by the broker yet.
+        client: Option<String>,
+        /// The end user's IPv4 or IPv6 address, believed only when the peer is a `--trusted-proxy`.
+        client_ip: Option<String>,
+    },
+    /// `register`: creates an account and signs in as it.
+    Register {
+        /// The new account's login, 3–32 of `a-z 0-9 _ . -`, starting with a letter or digit.
+        login: String,
+        /// The display name, 1–64 scalar values after NFC, no control or bidi characters.
+        name: String,
+        /// The password, 8–1024 bytes.
+        password: String,
+    },
+    /// `login`: signs in with a password.
+    Login {
+        /// The account's login, 3–32 of `a-z 0-9 _ . -`, starting with a letter or digit.
+        login: String,
+        /// The account's password, 8–1024 bytes.
+        password: String,
+    },
+    /// `auth`: signs in with a saved session token.
+    Auth {
+        /// A token from `register` or `login`: 43 base64url characters.
+        token: String,
+    },
+    /// `logout`: ends this connection's session.
     Logout,
+    /// `me`: asks who is signed in.
     Me,
-    SetName { name: String },
-    Passwd { old: String, new: String },
-    DeleteAccount { password: String },
-    Users { after: Option<String>, limit: Option<u64> },
-    User { login: String },
+    /// `set_name`: changes the caller's display name.
+    SetName {
+        /// The new display name, 1–64 scalar values after NFC, no control or bidi characters.
+        name: String,
+    },
+    /// `passwd`: changes the caller's password.
+    Passwd {
+        /// The current password, 8–1024 bytes.
+        old: String,
+        /// The new password, 8–1024 bytes.
+        new: String,
+    },
+    /// `delete_account`: deletes the caller's account.
+    DeleteAccount {
+        /// The account's current password, checked before anything is deleted.
+        password: String,
+    },
+    /// `users`: one page of accounts.
+    Users {
+        /// Start after this login (exclusive, compared bytewise); `None` starts at the first.
+        after: Option<String>,
+        /// Page size: default 100, above 1000 clamped, 0 is `invalid_argument`.
+        limit: Option<u64>,
+    },
+    /// `user`: one account and the groups it shares with the caller.
+    User {
+        /// The login to look up.
+        login: String,
+    },
+    /// `groups`: the caller's groups.
     Groups,
-    GroupCreate { group: String, members: Vec<String> },
-    GroupDelete { group: String },
-    GroupAdmin { group: String, login: String },
-    Members { group: String, after: Option<String>, limit: Option<u64> },
-    MemberAdd { group: String, logins: Vec<String> },
-    MemberRemove { group: String, logins: Vec<String> },
-    Leave { group: String },
+    /// `group_create`: creates a group administered by the caller.
+    GroupCreate {
+        /// The new group's name: a display name without `/`, not `all`.
+        group: String,
+        /// Logins to add besides the caller, at most 1,000; empty for none (then the key is not sent).
+        members: Vec<String>,
+    },
+    /// `group_delete`: deletes a group the caller administers.
+    GroupDelete {
+        /// The name of the group to delete.
+        group: String,
+    },
+    /// `group_admin`: hands a group's administration to another member.
+    GroupAdmin {
+        /// The group's name.
+        group: String,
+        /// The login of the member who becomes admin.
+        login: String,
+    },
+    /// `members`: one page of a group's members.
+    Members {
+        /// The group's name.
+        group: String,
+        /// Start after this login (exclusive, compared bytewise); `None` starts at the first.
+        after: Option<String>,
+        /// Page size: default 100, above 1000 clamped, 0 is `invalid_argument`.
+        limit: Option<u64>,
+    },
+    /// `member_add`: adds accounts to a group the caller administers.
+    MemberAdd {
+        /// The group's name.
+        group: String,
+        /// Logins to add, at most 1,000; duplicates and existing members are skipped.
+        logins: Vec<String>,
+    },
+    /// `member_remove`: removes members from a group the caller administers.
+    MemberRemove {
+        /// The group's name.
+        group: String,
+        /// Logins to remove, at most 1,000; logins that are not members are skipped.
+        logins: Vec<String>,
+    },
+    /// `leave`: takes the caller out of a group.
+    Leave {
+        /// The name of the group to leave.
+        group: String,
+    },
+    /// `ping`: the keep-alive.
     Ping,
 }
 
@@ -367,40 +481,56 @@ impl Request {
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
+    /// The account's login, 3–32 of `a-z 0-9 _ . -`, starting with a letter or digit.
     pub login: String,
+    /// The account's display name, as stored (NFC).
     pub name: String,
 }
 
 /// A user in a list, with whether they are connected now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEntry {
+    /// The account's login, 3–32 of `a-z 0-9 _ . -`, starting with a letter or digit.
     pub login: String,
+    /// The account's display name, as stored (NFC).
     pub name: String,
+    /// Whether the user has at least one authenticated connection now (not debounced).
     pub online: bool,
 }
 
 /// The group object of §6, as seen by one member (`read_seq` is theirs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
+    /// The group's id, never reused: a group re-created under the same name gets a new gid.
     pub gid: u64,
+    /// The group's name, as stored (NFC); unique among live groups.
     pub name: String,
     /// The admin's login; `None` only for `all`.
     pub admin: Option<String>,
     /// Number of members, admin included.
     pub members: u64,
+    /// The group's latest message sequence number, 0 before any message.
     pub last_seq: u64,
+    /// The highest seq this member marked read; starts at the group's `last_seq` when they join.
     pub read_seq: u64,
 }
 
 /// `hello`'s reply: the broker's version and real limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HelloOk {
+    /// The protocol version the broker speaks on this connection (1).
     pub version: u64,
+    /// The broker's program name and version, e.g. `joint-broker/0.1.0`.
     pub server: String,
+    /// The largest payload the broker accepts or sends, in bytes (default 1 MiB).
     pub max_frame: u64,
+    /// The largest message body `publish` accepts, in bytes (default 64 KiB).
     pub max_body: u64,
+    /// The most messages one `history` reply holds (1000).
     pub history_max: u64,
+    /// How often the client should send a request (e.g. `ping`) to keep the connection, in ms.
     pub ping_interval_ms: u64,
+    /// How long a signed-in connection may stay silent before `idle_timeout`, in ms.
     pub idle_timeout_ms: u64,
 }
 
@@ -408,61 +538,77 @@ pub struct HelloOk {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionOk {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The new session token (43 base64url characters); `None` in `auth`'s reply.
     pub token: Option<String>,
+    /// The account the connection is now signed in as.
     pub user: UserInfo,
+    /// The account's groups, oldest first (`all` first).
     pub groups: Vec<Group>,
 }
 
 /// `me` and `set_name`: `{user}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserOk {
+    /// The signed-in account, with its display name as stored (NFC).
     pub user: UserInfo,
 }
 
 /// `users`: one page in login byte order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsersPage {
+    /// The page's accounts, deleted accounts left out.
     pub users: Vec<UserEntry>,
+    /// Whether accounts after the last one returned exist (also when the page was cut to fit `max_frame`).
     pub more: bool,
 }
 
 /// `members`: one page in login byte order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembersPage {
+    /// The page's members, the admin included.
     pub members: Vec<UserEntry>,
+    /// Whether members after the last one returned exist (also when the page was cut to fit `max_frame`).
     pub more: bool,
 }
 
 /// `user`: one user and the groups they share with the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserDetail {
+    /// The account's login, 3–32 of `a-z 0-9 _ . -`, starting with a letter or digit.
     pub login: String,
+    /// The account's display name, as stored (NFC).
     pub name: String,
+    /// Whether the user has at least one authenticated connection now (not debounced).
     pub online: bool,
+    /// Names of the live groups the user shares with the caller, oldest first (`all` included).
     pub groups: Vec<String>,
 }
 
 /// `groups`: the caller's groups.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupsOk {
+    /// The caller's groups, oldest first (`all` first).
     pub groups: Vec<Group>,
 }
 
 /// `group_create` and `group_admin`: `{group}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupOk {
+    /// The group as the caller sees it after the change.
     pub group: Group,
 }
 
 /// `member_add`: the logins that became members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddedOk {
+    /// The logins that became members, in the order given.
     pub added: Vec<String>,
 }
 
 /// `member_remove`: the logins that stopped being members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemovedOk {
+    /// The logins that stopped being members.
     pub removed: Vec<String>,
 }
 
@@ -474,11 +620,17 @@ pub struct Empty {}
 /// its name under `group`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupEvent {
+    /// The group's name.
     pub group: String,
+    /// The group's id, never reused.
     pub gid: u64,
+    /// The admin's login; `None` only for `all`.
     pub admin: Option<String>,
+    /// Number of members, admin included.
     pub members: u64,
+    /// The group's latest message sequence number, 0 before any message.
     pub last_seq: u64,
+    /// The receiving user's read position: the highest seq they marked read.
     pub read_seq: u64,
 }
 
@@ -499,7 +651,9 @@ impl From<Group> for GroupEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemovedReason {
+    /// The admin removed the member with `member_remove`.
     Removed,
+    /// The member left with `leave`.
     Left,
 }
 
@@ -507,10 +661,15 @@ pub enum RemovedReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
+    /// `logout` with this token.
     Logout,
+    /// The account was deleted (`delete_account`).
     AccountDeleted,
+    /// `passwd` from another session of the account.
     PasswordChanged,
+    /// The token went unused longer than its lifetime (30 days by default).
     Expired,
+    /// An operator disabled the account (comes with the security work).
     Disabled,
 }
 
@@ -518,15 +677,69 @@ pub enum EndReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum Event {
+    /// To every connection of each user added (`member_add`) and of each member of a new group (`group_create`).
     GroupAdded(GroupEvent),
-    GroupRemoved { group: String, gid: u64, reason: RemovedReason },
-    GroupDeleted { group: String, gid: u64, last_seq: u64 },
+    /// To every connection of a user removed from a group (`member_remove`) or who left it (`leave`).
+    GroupRemoved {
+        /// The group's name.
+        group: String,
+        /// The group's id.
+        gid: u64,
+        /// Whether the user was removed or left.
+        reason: RemovedReason,
+    },
+    /// To every connection of every member, admin included, when the group is deleted (instead of `group_removed`).
+    GroupDeleted {
+        /// The group's name.
+        group: String,
+        /// The group's id.
+        gid: u64,
+        /// The group's latest message sequence number when it was deleted.
+        last_seq: u64,
+    },
+    /// To every connection of every member when the admin changes (`group_admin`, or the admin's `delete_account`).
     GroupUpdated(GroupEvent),
-    MemberJoined { group: String, gid: u64, login: String },
-    MemberLeft { group: String, gid: u64, login: String },
-    Presence { login: String, online: bool },
-    Read { group: String, gid: u64, read_seq: u64 },
-    SessionEnded { reason: EndReason },
+    /// To every connection of the members from before a `member_add`, once per added login; never for `all`.
+    MemberJoined {
+        /// The group's name.
+        group: String,
+        /// The group's id.
+        gid: u64,
+        /// The new member's login.
+        login: String,
+    },
+    /// To every connection of the remaining members after `member_remove`, `leave` or `delete_account`; not for `all`.
+    MemberLeft {
+        /// The group's name.
+        group: String,
+        /// The group's id.
+        gid: u64,
+        /// The login that stopped being a member.
+        login: String,
+    },
+    /// To connections subscribed to a group other than `all` shared with the user, when the user's count of
+    /// authenticated connections goes between 0 and 1 (debounced ~1 s; comes with messaging).
+    Presence {
+        /// The user whose presence changed.
+        login: String,
+        /// Whether the user now has an authenticated connection.
+        online: bool,
+    },
+    /// To the user's other connections after their `mark_read` moved `read_seq` (comes with messaging).
+    Read {
+        /// The group's name.
+        group: String,
+        /// The group's id.
+        gid: u64,
+        /// The user's new read position: the highest seq marked read.
+        read_seq: u64,
+    },
+    /// To every connection signed in with a token that died; the connection is anonymous again and stays open.
+    SessionEnded {
+        /// Why the token died.
+        reason: EndReason,
+    },
+    /// To a connection whose queued events overflowed; refetch `groups` and `members`.
     Resync,
 }
 
@@ -562,9 +775,19 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     /// A successful reply; the payload is typed by whoever sent the request.
-    Ok { re: u64, ok: Value },
+    Ok {
+        /// The id of the request this answers.
+        re: u64,
+        /// The `ok` map, still undecoded.
+        ok: Value,
+    },
     /// An error reply.
-    Err { re: u64, err: ErrorBody },
+    Err {
+        /// The id of the request this answers.
+        re: u64,
+        /// Why the broker refused the request.
+        err: ErrorBody,
+    },
     /// An event.
     Event(Event),
     /// A connection error (the broker closes afterwards unless the code is `bad_frame`).
