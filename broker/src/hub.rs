@@ -7,9 +7,10 @@ use crate::store::{Account, UserId};
 use crate::token::TokenHash;
 use bytes::Bytes;
 use joint_wire::message::{encode_event, EndReason, Event};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A connection's id within this broker.
 pub type ConnId = u64;
@@ -17,7 +18,7 @@ pub type ConnId = u64;
 /// A signed-in connection's identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    /// Who the connection is signed in as.
+    /// Who the connection is signed in as (the name as at sign-in; `me` reads the current one).
     pub account: Account,
     /// The hash of the session token it used, to end it with the session.
     pub token: TokenHash,
@@ -32,7 +33,13 @@ struct Conn {
 struct State {
     conns: HashMap<ConnId, Conn>,
     by_user: HashMap<UserId, Vec<ConnId>>,
+    /// Tokens that died lately, and why: a sign-in checked against the database just before
+    /// its token died must not take effect after [`Hub::end_sessions`] has run.
+    ended: HashMap<TokenHash, (Instant, EndReason)>,
 }
+
+/// How long a dead token is remembered; far longer than any request takes.
+const REMEMBER_ENDED: Duration = Duration::from_secs(60);
 
 impl State {
     fn unlink(&mut self, id: ConnId, user: UserId) {
@@ -76,30 +83,24 @@ impl Hub {
         }
     }
 
-    /// Signs a connection in.
+    /// Signs a connection in, unless its token died while the sign-in was being checked:
+    /// then the connection is told so with `session_ended` and stays anonymous.
     pub fn sign_in(&self, id: ConnId, session: Session) {
         let mut state = self.state();
         let user = session.account.id;
-        if let Some(conn) = state.conns.get_mut(&id) {
-            conn.session = Some(session);
-            state.by_user.entry(user).or_default().push(id);
+        let ended = state.ended.get(&session.token).map(|(_, reason)| *reason);
+        let Some(conn) = state.conns.get_mut(&id) else { return };
+        if let Some(reason) = ended {
+            conn.outbox.push_control(event_frame(&Event::SessionEnded { reason }));
+            return;
         }
+        conn.session = Some(session);
+        state.by_user.entry(user).or_default().push(id);
     }
 
     /// The connection's session, if it is signed in.
     pub fn session(&self, id: ConnId) -> Option<Session> {
         self.state().conns.get(&id).and_then(|c| c.session.clone())
-    }
-
-    /// Updates the display name every connection of `account.id` holds.
-    pub fn rename(&self, account: &Account) {
-        let mut state = self.state();
-        let ids = state.by_user.get(&account.id).cloned().unwrap_or_default();
-        for id in ids {
-            if let Some(Conn { session: Some(session), .. }) = state.conns.get_mut(&id) {
-                session.account = account.clone();
-            }
-        }
     }
 
     /// Sends an event to every connection of each user.
@@ -121,13 +122,17 @@ impl Hub {
             return;
         }
         let frame = event_frame(&Event::SessionEnded { reason });
+        let dead: HashSet<&TokenHash> = tokens.iter().collect();
         let mut state = self.state();
+        let now = Instant::now();
+        state.ended.retain(|_, (at, _)| now.duration_since(*at) < REMEMBER_ENDED);
+        state.ended.extend(tokens.iter().map(|token| (*token, (now, reason))));
         let ended: Vec<(ConnId, UserId)> = state
             .conns
             .iter()
             .filter_map(|(id, conn)| {
                 let session = conn.session.as_ref()?;
-                tokens.contains(&session.token).then_some((*id, session.account.id))
+                dead.contains(&session.token).then_some((*id, session.account.id))
             })
             .collect();
         for (id, user) in ended {
@@ -152,5 +157,32 @@ impl Hub {
         tokens.sort_unstable();
         tokens.dedup();
         tokens
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sign_in_whose_token_just_died_does_not_take_effect() {
+        let hub = Hub::default();
+        let outbox = Arc::new(Outbox::new(10));
+        let id = hub.attach(outbox.clone());
+        let account = Account { id: 1, login: "ann".into(), name: "Ann".into() };
+        let token = [7u8; 32];
+        // auth checked the token in the database; then a logout ended it before the
+        // sign-in was applied.
+        hub.end_sessions(&[token], EndReason::Logout);
+        hub.sign_in(id, Session { account: account.clone(), token });
+        assert_eq!(hub.session(id), None);
+        assert!(!hub.online(1));
+        let (frames, _) = outbox.next_batch().await.unwrap();
+        let payload = joint_wire::codec::Payload::parse(&frames[0][4..]).unwrap();
+        let told = joint_wire::message::Incoming::parse(&payload).unwrap();
+        assert_eq!(told, joint_wire::message::Incoming::Event(Event::SessionEnded { reason: EndReason::Logout }));
+        // Another token signs in as usual.
+        hub.sign_in(id, Session { account, token: [8u8; 32] });
+        assert!(hub.online(1));
     }
 }

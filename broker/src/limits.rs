@@ -13,12 +13,22 @@ const SWEEP_AT: usize = 10_000;
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
+    /// Attempts begun and not yet ended: each may still fail.
+    in_flight: u32,
     blocked_until: Option<Instant>,
     last: Instant,
 }
 
+/// How long a client is told to wait when only attempts still in flight stand in its way.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
+
 /// Exponential backoff per key: after `free` failures, each further failure blocks the key
 /// for 1 s, 2 s, 4 s, … up to `max`. While blocked every attempt is refused, right or wrong.
+///
+/// An attempt is bracketed by [`Backoff::begin`] and one of [`Backoff::fail`],
+/// [`Backoff::succeed`] or [`Backoff::release`]. Attempts in flight count as possible
+/// failures, so parallel guesses cannot slip past the block while the first ones are still
+/// being hashed.
 #[derive(Debug)]
 pub struct Backoff<K> {
     free: u32,
@@ -36,37 +46,69 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How long the key must still wait, or `None` when it may try now.
-    pub fn wait(&self, key: &K, now: Instant) -> Option<Duration> {
-        let until = self.table().get(key)?.blocked_until?;
-        (until > now).then(|| until - now)
-    }
-
-    /// Records a failure, starting or lengthening the block once past the free attempts.
-    pub fn fail(&self, key: K, now: Instant) {
+    /// Starts an attempt, or says how long to wait: while the key is blocked, and while the
+    /// attempts in flight could, by failing, reach the block.
+    pub fn begin(&self, key: &K, now: Instant) -> Result<(), Duration> {
         let mut table = self.table();
         if table.len() >= SWEEP_AT {
             let stale = self.max * 2;
-            table.retain(|_, f| now.saturating_duration_since(f.last) < stale);
+            table.retain(|_, f| f.in_flight > 0 || now.saturating_duration_since(f.last) < stale);
         }
-        let entry = table.entry(key).or_insert(Failures { count: 0, blocked_until: None, last: now });
+        let entry =
+            table.entry(key.clone()).or_insert(Failures { count: 0, in_flight: 0, blocked_until: None, last: now });
         // Failures are forgotten after a quiet spell twice the longest block, so a shared
         // IP that once failed is not kept on a hair trigger for ever.
-        if now.saturating_duration_since(entry.last) > self.max * 2 {
+        if entry.in_flight == 0 && now.saturating_duration_since(entry.last) > self.max * 2 {
             entry.count = 0;
         }
-        entry.count = entry.count.saturating_add(1);
+        if let Some(until) = entry.blocked_until.filter(|until| *until > now) {
+            return Err(until - now);
+        }
+        // Past the free attempts, one at a time; before, only as many as are left.
+        let room =
+            if entry.count >= self.free { entry.in_flight == 0 } else { entry.count + entry.in_flight < self.free };
+        if !room {
+            return Err(IN_FLIGHT_WAIT);
+        }
+        entry.in_flight += 1;
         entry.last = now;
-        if entry.count >= self.free {
-            let doublings = (entry.count - self.free).min(20);
-            let block = Duration::from_secs(1).saturating_mul(1 << doublings).min(self.max);
-            entry.blocked_until = Some(now + block);
+        Ok(())
+    }
+
+    fn end(&self, key: &K, outcome: impl FnOnce(&mut Failures)) {
+        let mut table = self.table();
+        if let Some(entry) = table.get_mut(key) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+            outcome(entry);
         }
     }
 
-    /// Forgets a key's failures after a success.
-    pub fn reset(&self, key: &K) {
-        self.table().remove(key);
+    /// Ends an attempt that failed, starting or lengthening the block once past the free ones.
+    pub fn fail(&self, key: &K, now: Instant) {
+        let (free, max) = (self.free, self.max);
+        self.end(key, |entry| {
+            entry.count = entry.count.saturating_add(1);
+            entry.last = now;
+            if entry.count >= free {
+                let doublings = (entry.count - free).min(20);
+                let block = Duration::from_secs(1).saturating_mul(1 << doublings).min(max);
+                entry.blocked_until = Some(now + block);
+            }
+        });
+    }
+
+    /// Ends an attempt that succeeded: the key's failures are forgotten.
+    pub fn succeed(&self, key: &K) {
+        self.end(key, |entry| {
+            entry.count = 0;
+            entry.blocked_until = None;
+        });
+    }
+
+    /// Ends an attempt that neither failed nor succeeded (the database was down, say), or
+    /// whose success must not clear the key.
+    pub fn release(&self, key: &K) {
+        self.end(key, |_| {});
     }
 }
 
@@ -161,37 +203,68 @@ impl Drop for IpSlot {
 mod tests {
     use super::*;
 
+    fn failed(b: &Backoff<&'static str>, t: Instant) {
+        b.begin(&"k", t).expect("may try");
+        b.fail(&"k", t);
+    }
+
     #[test]
     fn backoff_doubles_after_the_free_attempts_and_resets() {
         let b = Backoff::new(5, Duration::from_secs(300));
         let t = Instant::now();
-        for _ in 0..4 {
-            b.fail("k", t);
-            assert_eq!(b.wait(&"k", t), None);
+        for _ in 0..5 {
+            failed(&b, t);
         }
-        b.fail("k", t);
-        assert_eq!(b.wait(&"k", t), Some(Duration::from_secs(1)));
-        b.fail("k", t);
-        assert_eq!(b.wait(&"k", t), Some(Duration::from_secs(2)));
+        assert_eq!(b.begin(&"k", t), Err(Duration::from_secs(1)));
+        let t = t + Duration::from_secs(1);
+        failed(&b, t);
+        assert_eq!(b.begin(&"k", t), Err(Duration::from_secs(2)));
+        let mut t = t;
         for _ in 0..30 {
-            b.fail("k", t);
+            t += Duration::from_secs(301);
+            failed(&b, t);
         }
-        assert_eq!(b.wait(&"k", t), Some(Duration::from_secs(300)), "capped");
-        assert_eq!(b.wait(&"k", t + Duration::from_secs(301)), None);
-        b.reset(&"k");
-        assert_eq!(b.wait(&"k", t), None);
+        assert_eq!(b.begin(&"k", t), Err(Duration::from_secs(300)), "capped");
+        let t = t + Duration::from_secs(300);
+        b.begin(&"k", t).unwrap();
+        b.succeed(&"k");
+        for _ in 0..5 {
+            failed(&b, t);
+        }
+        assert!(b.begin(&"k", t).is_err(), "a success started the count over");
+    }
+
+    #[test]
+    fn attempts_in_flight_count_as_possible_failures() {
+        let b = Backoff::new(3, Duration::from_secs(60));
+        let t = Instant::now();
+        for _ in 0..3 {
+            b.begin(&"k", t).unwrap();
+        }
+        assert_eq!(b.begin(&"k", t), Err(IN_FLIGHT_WAIT), "three guesses at once use up the free attempts");
+        b.release(&"k");
+        b.begin(&"k", t).expect("a released attempt gives its place back");
+        for _ in 0..3 {
+            b.fail(&"k", t);
+        }
+        assert_eq!(b.begin(&"k", t), Err(Duration::from_secs(1)));
+        // Once the block is over, attempts go one at a time.
+        let later = t + Duration::from_secs(2);
+        b.begin(&"k", later).unwrap();
+        assert_eq!(b.begin(&"k", later), Err(IN_FLIGHT_WAIT));
     }
 
     #[test]
     fn failures_are_forgotten_after_a_quiet_spell() {
         let b = Backoff::new(2, Duration::from_secs(10));
         let t = Instant::now();
-        b.fail("k", t);
-        b.fail("k", t);
-        assert!(b.wait(&"k", t).is_some());
+        failed(&b, t);
+        failed(&b, t);
+        assert!(b.begin(&"k", t).is_err());
         let later = t + Duration::from_secs(21);
-        b.fail("k", later);
-        assert_eq!(b.wait(&"k", later), None, "the count started over");
+        b.begin(&"k", later).expect("the count started over");
+        b.fail(&"k", later);
+        b.begin(&"k", later).expect("one failure of two");
     }
 
     #[test]

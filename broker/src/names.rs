@@ -81,6 +81,14 @@ pub fn password(field: &str, value: &str) -> Result<(), ErrorBody> {
     }
 }
 
+/// Checks a paging cursor (`after`): any string PostgreSQL can compare, so no U+0000.
+pub fn cursor(field: &str, value: Option<String>) -> Result<Option<String>, ErrorBody> {
+    match value {
+        Some(text) if text.contains('\0') => Err(invalid(field, "must not contain U+0000")),
+        other => Ok(other),
+    }
+}
+
 /// Characters that reorder text and could disguise a name: U+202A–U+202E, U+2066–U+2069.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')

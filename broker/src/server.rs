@@ -17,6 +17,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How many refused connections are told why at once.
+const MAX_POLITE_REFUSALS: usize = 64;
+
 /// Everything the connection tasks share; each part has one job and its own small lock.
 pub struct Ctx {
     /// The configuration the broker was started with.
@@ -85,6 +88,9 @@ impl Broker {
         let tracker = TaskTracker::new();
         tracker.spawn(sweep_sessions(ctx.clone(), shutdown.clone()));
         let total = Arc::new(Semaphore::new(ctx.settings.max_connections));
+        // Refusing takes a moment (the error is written, input drained); past this many at
+        // once, a refused connection is simply closed, so a flood cannot pin descriptors.
+        let refusals = Arc::new(Semaphore::new(MAX_POLITE_REFUSALS));
         let per_ip = PerIp::new(ctx.settings.max_connections_per_ip);
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -104,8 +110,13 @@ impl Broker {
             let slots = total.clone().try_acquire_owned().ok().zip(per_ip.take(peer.ip()));
             let Some((permit, ip_slot)) = slots else {
                 tracing::warn!(%peer, "connection refused: too many connections");
-                let body = ErrorBody::new(ErrorCode::TooManyConnections, "too many connections; try again later");
-                tracker.spawn(connection::refuse(stream, body));
+                if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                    let body = ErrorBody::new(ErrorCode::TooManyConnections, "too many connections; try again later");
+                    tracker.spawn(async move {
+                        connection::refuse(stream, body).await;
+                        drop(permit);
+                    });
+                }
                 continue;
             };
             let (ctx, shutdown) = (ctx.clone(), shutdown.clone());

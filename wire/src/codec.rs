@@ -9,6 +9,7 @@
 
 use bytes::{Bytes, BytesMut};
 use rmpv::Value;
+use std::collections::HashSet;
 use std::io;
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec, LengthDelimitedCodecError};
 
@@ -54,6 +55,22 @@ impl FrameCodec {
     /// The payload limit in force.
     pub fn max_frame(&self) -> usize {
         self.max_frame
+    }
+
+    /// Like [`Decoder::decode`], but hands the inner codec only whole frames, so that a
+    /// length prefix alone never makes it reserve the announced size: a server facing
+    /// thousands of connections must not set aside a megabyte for four bytes. The buffer
+    /// grows only as bytes arrive, and stays non-empty while a frame is incomplete.
+    pub fn decode_whole(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        let Some(prefix) = src.get(..4) else { return Ok(None) };
+        let announced = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        if announced > self.max_frame {
+            return Err(FrameError::TooLarge { max: self.max_frame });
+        }
+        if src.len() < 4 + announced {
+            return Ok(None);
+        }
+        self.decode(src)
     }
 
     fn map_error(&self, err: io::Error) -> FrameError {
@@ -133,12 +150,14 @@ impl Payload {
         if !rest.is_empty() {
             return Err(PayloadError { id, reason: "trailing bytes after the map".into() });
         }
+        // A set keeps the duplicate check linear: a 1 MiB map can hold ~170,000 keys.
+        let mut seen = HashSet::with_capacity(pairs.len());
         let mut entries: Vec<(String, Value)> = Vec::with_capacity(pairs.len());
         for (key, value) in pairs {
             let Some(key) = key.as_str() else {
                 return Err(PayloadError { id, reason: "a map key is not a valid UTF-8 string".into() });
             };
-            if entries.iter().any(|(seen, _)| seen == key) {
+            if !seen.insert(key.to_owned()) {
                 return Err(PayloadError { id, reason: format!("duplicate key {key:?}") });
             }
             entries.push((key.to_owned(), value));
@@ -229,6 +248,38 @@ mod tests {
         assert!(matches!(err, FrameError::TooLarge { max: 64 }), "{err:?}");
         let mut codec = FrameCodec::new(64);
         assert_eq!(decode_all(&mut codec, &[0, 0, 0, 64]).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn decode_whole_waits_without_reserving() {
+        let mut codec = FrameCodec::new(1 << 20);
+        let mut buf = BytesMut::from(&[0x00, 0x10, 0x00, 0x00, 1, 2][..]); // announces 1 MiB
+        let before = buf.capacity();
+        assert!(codec.decode_whole(&mut buf).unwrap().is_none());
+        assert_eq!(buf.capacity(), before, "nothing reserved for the announced length");
+        assert_eq!(buf.len(), 6, "the prefix stays in the buffer while the frame is incomplete");
+        let mut whole = BytesMut::from(&[0, 0, 0, 2, 7, 8, 0, 0][..]);
+        assert_eq!(codec.decode_whole(&mut whole).unwrap().unwrap(), Bytes::from_static(&[7, 8]));
+        assert_eq!(whole.len(), 2);
+        let mut huge = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(codec.decode_whole(&mut huge), Err(FrameError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn many_keys_parse_in_linear_time() {
+        let count = 150_000u32;
+        let mut bytes = vec![0xdf];
+        bytes.extend_from_slice(&count.to_be_bytes());
+        for i in 0..count {
+            let key = format!("k{i}");
+            bytes.push(0xa0 | key.len() as u8);
+            bytes.extend_from_slice(key.as_bytes());
+            bytes.push(0xc0);
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(Payload::parse(&bytes).unwrap().keys().count(), count as usize);
+        // Quadratic checking took tens of seconds here; linear takes well under one.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -23,7 +23,6 @@ use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 /// How long a closing connection keeps reading (and discarding) so that its last error
@@ -92,7 +91,7 @@ impl Handler {
                 {
                     return self.fatal(reader, shutting_down()).await;
                 }
-                match codec.decode(&mut buffer) {
+                match codec.decode_whole(&mut buffer) {
                     Ok(Some(frame)) => {
                         self.outbox.wait_for_room(self.ctx.settings.max_inflight).await;
                         self.handle(frame).await;
@@ -151,12 +150,16 @@ impl Handler {
             Ok(payload) => payload,
             Err(err) => {
                 let body = ErrorBody::new(ErrorCode::BadFrame, err.reason);
-                return self.send(err.id, encode_err(err.id, &body));
+                self.send(err.id, encode_err(err.id, &body));
+                return;
             }
         };
         let envelope = match Envelope::read(payload) {
             Ok(envelope) => envelope,
-            Err(body) => return self.send(None, encode_err(None, &body)),
+            Err(body) => {
+                self.send(None, encode_err(None, &body));
+                return;
+            }
         };
         let id = envelope.id;
         if envelope.op != Ok(Op::Hello) {
@@ -164,23 +167,31 @@ impl Handler {
         }
         match ops::dispatch(&self.ctx, &mut self.state, envelope).await {
             Ok(outcome) => {
-                self.send(Some(id), outcome.reply);
-                self.apply(outcome.effects);
+                // A withheld reply means the request failed as far as the client knows, so
+                // nothing it caused may happen on this connection either (e.g. a sign-in).
+                if self.send(Some(id), outcome.reply) {
+                    self.apply(outcome.effects);
+                }
             }
-            Err(err) => self.send(Some(id), encode_err(Some(id), &err.to_body())),
+            Err(err) => {
+                self.send(Some(id), encode_err(Some(id), &err.to_body()));
+            }
         }
     }
 
-    /// Queues a reply, refusing to send one larger than the announced `max_frame`.
-    fn send(&self, re: Option<u64>, payload: Vec<u8>) {
-        let payload = if payload.len() > self.ctx.settings.max_frame {
+    /// Queues a reply; one larger than the announced `max_frame` is replaced by `internal`.
+    /// Returns whether the reply went out as given.
+    fn send(&self, re: Option<u64>, payload: Vec<u8>) -> bool {
+        let fits = payload.len() <= self.ctx.settings.max_frame;
+        let payload = if fits {
+            payload
+        } else {
             tracing::error!(conn = self.id, len = payload.len(), "reply larger than max_frame withheld");
             let body = ErrorBody::new(ErrorCode::Internal, "the broker failed to carry out the request");
             encode_err(re, &body)
-        } else {
-            payload
         };
         self.outbox.push_reply(Bytes::from(frame(&payload)));
+        fits
     }
 
     /// Carries out what a request caused, after its reply is queued.
@@ -189,7 +200,6 @@ impl Handler {
         for effect in effects {
             match effect {
                 Effect::SignIn(session) => hub.sign_in(self.id, session),
-                Effect::Rename(account) => hub.rename(&account),
                 Effect::Notify(change) => hub.send(&change.to, &change.event),
                 Effect::EndSessions { tokens, reason } => hub.end_sessions(&tokens, reason),
             }

@@ -139,7 +139,7 @@ impl Outbox {
 
     /// Takes everything queued and how many replies it holds, or `None` once closed and
     /// drained. The replies still count as unwritten until [`Outbox::written`].
-    async fn next_batch(&self) -> Option<(Vec<Bytes>, usize)> {
+    pub(crate) async fn next_batch(&self) -> Option<(Vec<Bytes>, usize)> {
         loop {
             let notified = self.writer.notified();
             {

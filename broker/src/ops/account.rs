@@ -1,6 +1,6 @@
 //! me, set_name, passwd, delete_account, users and user.
 
-use super::session::{check_password_backoff, checked_password};
+use super::session::PasswordCheck;
 use super::{page_limit, ConnState, Effect, Outcome, Reply};
 use crate::error::BrokerError;
 use crate::hub::Session;
@@ -18,7 +18,13 @@ pub(crate) fn user_info(account: &Account) -> UserInfo {
 pub async fn set_name(ctx: &Ctx, reply: Reply, me: &Session, name: String) -> Result<Outcome, BrokerError> {
     let name = names::display_name("name", &name)?;
     let account = ctx.store.set_name(me.account.id, &name).await?;
-    Ok(reply.with(&UserOk { user: user_info(&account) }, vec![Effect::Rename(account)]))
+    Ok(reply.ok(&UserOk { user: user_info(&account) }))
+}
+
+/// `me`: the caller's login and current display name.
+pub async fn me(ctx: &Ctx, reply: Reply, me: &Session) -> Result<Outcome, BrokerError> {
+    let account = ctx.store.account(me.account.id).await?;
+    Ok(reply.ok(&UserOk { user: user_info(&account) }))
 }
 
 /// `passwd`: changes the password and ends the caller's other sessions.
@@ -32,9 +38,9 @@ pub async fn passwd(
 ) -> Result<Outcome, BrokerError> {
     names::password("old", &old)?;
     names::password("new", &new)?;
-    check_password_backoff(ctx, &me.account.login, conn.ip)?;
+    let check = PasswordCheck::begin(ctx, &me.account.login, conn.ip)?;
     let stored = ctx.store.password_of(me.account.id).await?;
-    checked_password(ctx, conn, &me.account.login, old, stored).await?;
+    check.verify(old, stored).await?;
     let hash = ctx.hasher.hash(new).await?;
     let ended = ctx.store.change_password(me.account.id, &hash, &me.token).await?;
     let effects = vec![Effect::EndSessions { tokens: ended, reason: EndReason::PasswordChanged }];
@@ -50,9 +56,9 @@ pub async fn delete_account(
     password: String,
 ) -> Result<Outcome, BrokerError> {
     names::password("password", &password)?;
-    check_password_backoff(ctx, &me.account.login, conn.ip)?;
+    let check = PasswordCheck::begin(ctx, &me.account.login, conn.ip)?;
     let stored = ctx.store.password_of(me.account.id).await?;
-    checked_password(ctx, conn, &me.account.login, password, stored).await?;
+    check.verify(password, stored).await?;
     let deletion = ctx.store.delete_account(me.account.id, &me.account.login).await?;
     tracing::info!(login = %me.account.login, "account deleted");
     let mut effects: Vec<Effect> = deletion.changes.into_iter().map(Effect::Notify).collect();
@@ -62,6 +68,7 @@ pub async fn delete_account(
 
 /// `users`: one page of accounts in login byte order.
 pub async fn users(ctx: &Ctx, reply: Reply, after: Option<String>, limit: Option<u64>) -> Result<Outcome, BrokerError> {
+    let after = names::cursor("after", after)?;
     let limit = page_limit(limit, 100, 1000)?;
     let (accounts, more) = ctx.store.users(after.as_deref(), limit).await?;
     let entries: Vec<UserEntry> = accounts

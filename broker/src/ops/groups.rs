@@ -64,6 +64,7 @@ pub async fn members(
     limit: Option<u64>,
 ) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
+    let after = names::cursor("after", after)?;
     let limit = page_limit(limit, 100, 1000)?;
     let (rows, more) = ctx.store.members(me.account.id, &name, after.as_deref(), limit).await?;
     let entries: Vec<UserEntry> =

@@ -9,7 +9,7 @@ mod session;
 use crate::error::BrokerError;
 use crate::hub::{ConnId, Session};
 use crate::server::Ctx;
-use crate::store::{Account, GroupChange};
+use crate::store::GroupChange;
 use crate::token::TokenHash;
 use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Request};
 use joint_wire::ErrorCode;
@@ -42,8 +42,6 @@ impl ConnState {
 pub enum Effect {
     /// The connection is now signed in.
     SignIn(Session),
-    /// The account's display name changed.
-    Rename(Account),
     /// An event for some users' connections.
     Notify(GroupChange),
     /// These sessions died: their connections get `session_ended` and become anonymous.
@@ -138,7 +136,7 @@ pub async fn dispatch(ctx: &Ctx, conn: &mut ConnState, envelope: Envelope) -> Re
         Request::Hello { version, client_ip, .. } => session::hello(ctx, conn, reply, version, client_ip),
         Request::Ping => Ok(reply.ok(&joint_wire::message::Empty {})),
         Request::Logout => session::logout(ctx, reply, &me).await,
-        Request::Me => Ok(reply.ok(&joint_wire::message::UserOk { user: account::user_info(&me.account) })),
+        Request::Me => account::me(ctx, reply, &me).await,
         Request::SetName { name } => account::set_name(ctx, reply, &me, name).await,
         Request::Passwd { old, new } => account::passwd(ctx, conn, reply, &me, old, new).await,
         Request::DeleteAccount { password } => account::delete_account(ctx, conn, reply, &me, password).await,

@@ -5,7 +5,7 @@ use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::limits::PasswordKey;
 use crate::server::Ctx;
-use crate::store::Account;
+use crate::store::{Account, Credentials};
 use crate::{names, token};
 use joint_wire::message::{invalid, EndReason, HelloOk, SessionOk};
 use joint_wire::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
@@ -21,44 +21,58 @@ pub(crate) fn rate_limited(wait: Duration) -> BrokerError {
     ErrorBody::new(ErrorCode::RateLimited, "too many attempts; wait before trying again").with_retry_after_ms(ms).into()
 }
 
-/// Refuses a password check while the login at this IP, or the IP, is backing off.
-pub(crate) fn check_password_backoff(ctx: &Ctx, login: &str, ip: IpAddr) -> Result<(), BrokerError> {
-    let now = Instant::now();
-    let keys = [PasswordKey::LoginAtIp(login.to_owned(), ip), PasswordKey::Ip(ip)];
-    match keys.iter().filter_map(|k| ctx.password_failures.wait(k, now)).max() {
-        Some(wait) => Err(rate_limited(wait)),
-        None => Ok(()),
+/// One password check under the backoff of CONTRACT.md §11, counted per (login, IP) and
+/// per IP. Begun before any database work or hashing (so `rate_limited` costs nothing);
+/// an attempt dropped before its verdict (the database was down, say) is released.
+pub(crate) struct PasswordCheck<'a> {
+    ctx: &'a Ctx,
+    login_at_ip: PasswordKey,
+    ip: PasswordKey,
+    ended: bool,
+}
+
+impl<'a> PasswordCheck<'a> {
+    /// Starts a check, or refuses with `rate_limited` while either key is backing off.
+    pub fn begin(ctx: &'a Ctx, login: &str, ip: IpAddr) -> Result<PasswordCheck<'a>, BrokerError> {
+        let now = Instant::now();
+        let failures = &ctx.password_failures;
+        let login_at_ip = PasswordKey::LoginAtIp(login.to_owned(), ip);
+        let ip = PasswordKey::Ip(ip);
+        failures.begin(&login_at_ip, now).map_err(rate_limited)?;
+        if let Err(wait) = failures.begin(&ip, now) {
+            failures.release(&login_at_ip);
+            return Err(rate_limited(wait));
+        }
+        Ok(PasswordCheck { ctx, login_at_ip, ip, ended: false })
+    }
+
+    /// Verifies `password` against the stored hash (`None`: an unknown login, checked
+    /// against a decoy) and counts the verdict. A success clears only the (login, IP)
+    /// count: clearing the per-IP count too would let someone guessing at many logins
+    /// reset it by signing in to an account of their own.
+    pub async fn verify(mut self, password: String, stored: Option<String>) -> Result<(), BrokerError> {
+        let good = self.ctx.hasher.verify(password, stored).await?;
+        let failures = &self.ctx.password_failures;
+        self.ended = true;
+        if good {
+            failures.succeed(&self.login_at_ip);
+            failures.release(&self.ip);
+            Ok(())
+        } else {
+            let now = Instant::now();
+            failures.fail(&self.login_at_ip, now);
+            failures.fail(&self.ip, now);
+            Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password"))
+        }
     }
 }
 
-/// Records the outcome of a password check for the backoff. A success clears only its
-/// (login, IP) count: clearing the per-IP count too would let someone guessing many logins
-/// reset it by signing in to an account of their own.
-pub(crate) fn record_password_check(ctx: &Ctx, login: &str, ip: IpAddr, success: bool) {
-    let login_at_ip = PasswordKey::LoginAtIp(login.to_owned(), ip);
-    if success {
-        ctx.password_failures.reset(&login_at_ip);
-    } else {
-        ctx.password_failures.fail(login_at_ip, Instant::now());
-        ctx.password_failures.fail(PasswordKey::Ip(ip), Instant::now());
-    }
-}
-
-/// Verifies a password and counts the outcome for the backoff. Callers check the backoff
-/// with [`check_password_backoff`] first, before any database work.
-pub(crate) async fn checked_password(
-    ctx: &Ctx,
-    conn: &ConnState,
-    login: &str,
-    password: String,
-    stored: Option<String>,
-) -> Result<(), BrokerError> {
-    let good = ctx.hasher.verify(password, stored).await?;
-    record_password_check(ctx, login, conn.ip, good);
-    if good {
-        Ok(())
-    } else {
-        Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password"))
+impl Drop for PasswordCheck<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.ctx.password_failures.release(&self.login_at_ip);
+            self.ctx.password_failures.release(&self.ip);
+        }
     }
 }
 
@@ -143,33 +157,36 @@ pub async fn login(
 ) -> Result<Outcome, BrokerError> {
     let login = names::login("login", &login)?;
     names::password("password", &password)?;
-    check_password_backoff(ctx, &login, conn.ip)?;
+    let check = PasswordCheck::begin(ctx, &login, conn.ip)?;
     let credentials = ctx.store.credentials(&login).await?;
-    let stored = credentials.as_ref().map(|c| c.password.clone());
-    checked_password(ctx, conn, &login, password, stored).await?;
-    let account = credentials
-        .map(|c| c.account)
-        .ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("verified an unknown login")))?;
+    check.verify(password, credentials.as_ref().map(|c| c.password.clone())).await?;
+    let Credentials { account, password: verified } =
+        credentials.ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("verified an unknown login")))?;
     let token = new_token()?;
-    let groups = ctx.store.create_session(account.id, &token.hash).await?;
+    let groups = ctx.store.create_session(account.id, &verified, &token.hash).await?;
     let session = Session { account: account.clone(), token: token.hash };
     Ok(reply.with(&session_ok(Some(token.text), &account, groups), vec![Effect::SignIn(session)]))
 }
 
 /// `auth`: signs in with a session token.
 pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Result<Outcome, BrokerError> {
-    if let Some(wait) = ctx.auth_failures.wait(&conn.ip, Instant::now()) {
-        return Err(rate_limited(wait));
-    }
-    let found = match token::hash_of(&text) {
-        Some(hash) => ctx.store.session(&hash, ctx.token_lifetime()).await?.map(|s| (hash, s)),
-        None => None,
+    ctx.auth_failures.begin(&conn.ip, Instant::now()).map_err(rate_limited)?;
+    let looked_up = match token::hash_of(&text) {
+        Some(hash) => ctx.store.session(&hash, ctx.token_lifetime()).await.map(|found| found.map(|s| (hash, s))),
+        None => Ok(None),
+    };
+    let found = match looked_up {
+        Ok(found) => found,
+        Err(err) => {
+            ctx.auth_failures.release(&conn.ip);
+            return Err(err);
+        }
     };
     let Some((hash, (account, groups))) = found else {
-        ctx.auth_failures.fail(conn.ip, Instant::now());
+        ctx.auth_failures.fail(&conn.ip, Instant::now());
         return Err(BrokerError::refused(ErrorCode::BadToken, "the session token is unknown or expired; log in again"));
     };
-    ctx.auth_failures.reset(&conn.ip);
+    ctx.auth_failures.succeed(&conn.ip);
     let session = Session { account: account.clone(), token: hash };
     Ok(reply.with(&session_ok(None, &account, groups), vec![Effect::SignIn(session)]))
 }

@@ -105,15 +105,35 @@ impl Store {
         .await
     }
 
-    /// Stores a new session for `user` and returns the user's groups.
-    pub async fn create_session(&self, user: UserId, token: &TokenHash) -> Result<Vec<Group>, BrokerError> {
+    /// Stores a new session for `user` and returns the user's groups, provided the account
+    /// is still live with the password hash that was just verified. The share lock orders
+    /// this against a concurrent `passwd` or `delete_account`: either they wait and then
+    /// end this session too, or this waits and finds the hash changed (`bad_credentials`).
+    pub async fn create_session(
+        &self,
+        user: UserId,
+        verified: &str,
+        token: &TokenHash,
+    ) -> Result<Vec<Group>, BrokerError> {
         self.timed(async {
-            let client = self.client().await?;
-            client
-                .execute("INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)", &[&token.as_slice(), &user])
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let live = tx
+                .query_opt(
+                    "SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL AND password = $2 FOR SHARE",
+                    &[&user, &verified],
+                )
                 .await
                 .map_err(db_error)?;
-            groups_of(&client, user).await
+            if live.is_none() {
+                return Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password"));
+            }
+            tx.execute("INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)", &[&token.as_slice(), &user])
+                .await
+                .map_err(db_error)?;
+            let groups = groups_of(&tx, user).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(groups)
         })
         .await
     }
@@ -186,6 +206,20 @@ impl Store {
         .await
     }
 
+    /// A live account as stored now.
+    pub async fn account(&self, user: UserId) -> Result<Account, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT id, login, name FROM users WHERE id = $1 AND deleted_at IS NULL", &[&user])
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| BrokerError::refused(ErrorCode::Unauthenticated, "this account was deleted"))?;
+            Ok(Account { id: row.get(0), login: row.get(1), name: row.get(2) })
+        })
+        .await
+    }
+
     /// Changes a display name.
     pub async fn set_name(&self, user: UserId, name: &str) -> Result<Account, BrokerError> {
         self.timed(async {
@@ -229,12 +263,16 @@ impl Store {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
+            // Groups first, then the account, the order every group change takes (it locks
+            // its group, then the accounts it names): no deadlock between the two.
+            let mut changes = leave_everything(&tx, user, login).await?;
             tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user]).await.map_err(db_error)?;
+            // Memberships added before the account was locked; none can be added after.
+            changes.extend(leave_everything(&tx, user, login).await?);
             let rows = tx
                 .query("DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash", &[&user])
                 .await
                 .map_err(db_error)?;
-            let changes = leave_everything(&tx, user, login).await?;
             tx.execute("UPDATE users SET password = NULL, deleted_at = now() WHERE id = $1", &[&user])
                 .await
                 .map_err(db_error)?;

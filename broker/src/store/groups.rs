@@ -1,4 +1,5 @@
-//! Groups and memberships. Every change locks the group's row first (`FOR UPDATE`), which
+//! Groups and memberships. Every change locks the group's row first (`FOR NO KEY UPDATE`:
+//! exclusive among changes, yet it lets foreign-key checks through), which
 //! serializes membership changes and deletion of one group with each other and, later,
 //! with publishes. Each change returns the events it causes; the caller sends them after
 //! the reply.
@@ -92,20 +93,30 @@ async fn group_event_for_members(
     users: &[UserId],
     make: fn(GroupEvent) -> Event,
 ) -> Result<Vec<GroupChange>, BrokerError> {
-    let mut changes = Vec::with_capacity(users.len());
-    for &user in users {
-        let group = group_for(db, gid, user).await?;
-        changes.push(GroupChange { to: vec![user], event: make(group.into()) });
-    }
-    Ok(changes)
+    // One query for all of them: a group may have thousands of members.
+    let rows = db
+        .query(
+            "WITH c AS (SELECT count(*) AS n FROM memberships WHERE gid = $1)
+             SELECT g.gid, g.name, a.login, g.last_seq, m.read_seq, c.n, m.user_id
+             FROM memberships m
+             JOIN groups g ON g.gid = m.gid
+             LEFT JOIN users a ON a.id = g.admin_id
+             CROSS JOIN c
+             WHERE g.gid = $1 AND m.user_id = ANY($2)
+             ORDER BY m.user_id",
+            &[&gid, &users],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(rows.iter().map(|row| GroupChange { to: vec![row.get(6)], event: make(group_from_row(row).into()) }).collect())
 }
 
-/// Finds a live group and locks its row: `FOR UPDATE` for changes, `FOR SHARE` for reads
+/// Finds a live group and locks its row: `FOR NO KEY UPDATE` for changes, `FOR SHARE` for reads
 /// that must not see a change half-way.
 async fn find_group(db: &impl GenericClient, name: &str, lock: Lock) -> Result<GroupRow, BrokerError> {
     let sql = match lock {
         Lock::Update => {
-            "SELECT gid, name, admin_id, last_seq FROM groups WHERE name = $1 AND deleted_at IS NULL FOR UPDATE"
+            "SELECT gid, name, admin_id, last_seq FROM groups WHERE name = $1 AND deleted_at IS NULL FOR NO KEY UPDATE"
         }
         Lock::Share => {
             "SELECT gid, name, admin_id, last_seq FROM groups WHERE name = $1 AND deleted_at IS NULL FOR SHARE"
@@ -221,7 +232,7 @@ pub(crate) async fn leave_everything(
     let rows = db
         .query(
             "SELECT g.gid, g.name, g.admin_id, g.last_seq FROM groups g JOIN memberships m ON m.gid = g.gid
-             WHERE m.user_id = $1 AND g.deleted_at IS NULL ORDER BY g.gid FOR UPDATE OF g",
+             WHERE m.user_id = $1 AND g.deleted_at IS NULL ORDER BY g.gid FOR NO KEY UPDATE OF g",
             &[&user],
         )
         .await
@@ -229,10 +240,13 @@ pub(crate) async fn leave_everything(
     let mut changes = Vec::new();
     for row in rows {
         let group = GroupRow { gid: row.get(0), name: row.get(1), admin_id: row.get(2), last_seq: row.get(3) };
-        db.execute("DELETE FROM memberships WHERE gid = $1 AND user_id = $2", &[&group.gid, &user])
+        let deleted = db
+            .execute("DELETE FROM memberships WHERE gid = $1 AND user_id = $2", &[&group.gid, &user])
             .await
             .map_err(db_error)?;
-        if group.is_all() {
+        // A leave or removal that committed while this waited for the group's lock already
+        // ended the membership and told the members.
+        if deleted == 0 || group.is_all() {
             continue;
         }
         let remaining = member_ids(db, group.gid).await?;

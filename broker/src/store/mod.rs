@@ -45,6 +45,10 @@ impl Store {
         config.connect_timeout(timeout.min(Duration::from_secs(3)));
         config.keepalives_idle(Duration::from_secs(30));
         config.application_name("joint-broker");
+        // PostgreSQL ends a statement or lock wait a little before our own timeout, so the
+        // transaction is rolled back cleanly and the connection stays usable.
+        let server_side = timeout.mul_f64(0.75).as_millis().max(1);
+        config.options(format!("-c statement_timeout={server_side} -c lock_timeout={server_side}"));
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size)
@@ -86,11 +90,7 @@ pub(crate) fn db_error(err: tokio_postgres::Error) -> BrokerError {
         None => true,
         Some(code) => {
             let class = &code.code()[..2];
-            class == "08"
-                || class == "53"
-                || class == "57"
-                || class == "40"
-                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            class == "08" || class == "53" || class == "57" || class == "40" || *code == SqlState::LOCK_NOT_AVAILABLE
         }
     };
     if transient {

@@ -159,6 +159,7 @@ async fn users_pages_in_login_byte_order_with_online_flags() {
     assert_eq!(next.users.iter().map(|u| u.login.as_str()).collect::<Vec<_>>(), vec!["a_b", "abe", "bea"]);
     assert!(next.more);
     assert_eq!(code(zed.users(None, Some(0)).await), ErrorCode::InvalidArgument);
+    assert_eq!(code(zed.users(Some("a\0b"), None).await), ErrorCode::InvalidArgument);
 
     drop(keep);
     let offline = async {
@@ -197,4 +198,49 @@ async fn concurrent_registrations_of_one_login_have_one_winner() {
     let db = app.db.sql().await;
     let count: i64 = db.query_one("SELECT count(*) FROM users WHERE login = 'race'", &[]).await.unwrap().get(0);
     assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn a_login_racing_a_password_change_gets_no_session() {
+    let app = spawn_app().await;
+    app.user("ann").await;
+    // A password change in progress holds the account's row with the new hash written.
+    let mut db = app.db.sql().await;
+    let tx = db.transaction().await.unwrap();
+    tx.execute("UPDATE users SET password = '$scrypt$ln=4,r=1,p=1$c2FsdA$aGFzaA' WHERE login = 'ann'", &[])
+        .await
+        .unwrap();
+    let (client, _e) = app.client().await;
+    let racing = tokio::spawn(async move { client.login("ann", &password("ann")).await.map(|s| s.token) });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tx.commit().await.unwrap();
+    assert_eq!(code(racing.await.unwrap()), ErrorCode::BadCredentials, "the old password opens no session");
+    let sessions: i64 = db
+        .query_one("SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.login = 'ann'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sessions, 1, "only the registration's session");
+}
+
+#[tokio::test]
+async fn a_reply_too_large_to_send_signs_nobody_in() {
+    let app = spawn_app_with(|s| {
+        s.max_frame = 4096;
+        s.max_body = 1024;
+    })
+    .await;
+    app.user("ann").await;
+    let db = app.db.sql().await;
+    db.batch_execute(
+        "INSERT INTO groups (name, admin_id) SELECT repeat('x', 60) || i, u.id FROM generate_series(1, 60) i, users u
+           WHERE u.login = 'ann';
+         INSERT INTO memberships (gid, user_id) SELECT g.gid, u.id FROM groups g, users u
+           WHERE u.login = 'ann' AND g.admin_id = u.id",
+    )
+    .await
+    .unwrap();
+    let (client, _e) = app.client().await;
+    assert_eq!(code(client.login("ann", &password("ann")).await), ErrorCode::Internal);
+    assert_eq!(code(client.users(None, None).await), ErrorCode::Unauthenticated, "the failed login signed nobody in");
 }

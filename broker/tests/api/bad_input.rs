@@ -174,13 +174,23 @@ impl ShutdownWrite for tokio::net::TcpStream {
 
 #[tokio::test]
 async fn half_a_frame_then_silence_times_out() {
-    let app = spawn_app_with(|s| s.idle_half_frame_ms = 300).await;
-    let mut raw = app.raw().await;
-    raw.send_bytes(&[0, 0, 0, 20, 0x82]).await;
-    let started = std::time::Instant::now();
-    assert_eq!(connection_error(raw.recv().await), ErrorCode::IdleTimeout);
-    assert!(started.elapsed() >= Duration::from_millis(250));
-    raw.expect_closed().await;
+    let app = spawn_app_with(|s| {
+        s.idle_half_frame_ms = 300;
+        s.idle_authenticated_ms = 60_000;
+    })
+    .await;
+    // A length prefix alone is already inside a frame.
+    for partial in [&[0, 0, 0, 20][..], &[0, 0, 0, 20, 0x82][..], &[0, 0][..]] {
+        let mut raw = app.raw().await;
+        let register = Request::Register { login: "ann".into(), name: "Ann".into(), password: password("ann") };
+        let _ = raw.call(1, &register).await; // signed in: the 30 s anonymous limit is out of the way
+        raw.send_bytes(partial).await;
+        let started = std::time::Instant::now();
+        assert_eq!(connection_error(raw.recv().await), ErrorCode::IdleTimeout, "{partial:?}");
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert!(started.elapsed() < Duration::from_secs(5), "the half-frame limit, not the signed-in one");
+        raw.expect_closed().await;
+    }
 }
 
 #[tokio::test]

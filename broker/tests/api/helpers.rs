@@ -63,7 +63,12 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 
 /// Makes the template database for the current migrations, once per schema version.
 async fn template(admin: &str) -> String {
-    let name = format!("joint_tmpl_v{}", MIGRATIONS.len());
+    // Named after the migrations' contents, so that an edited migration gets a new template.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for migration in MIGRATIONS {
+        std::hash::Hash::hash(migration.sql, &mut hasher);
+    }
+    let name = format!("joint_tmpl_{:016x}", std::hash::Hasher::finish(&hasher));
     let db = connect(admin).await;
     db.execute("SELECT pg_advisory_lock(7878)", &[]).await.unwrap();
     let exists = db.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await.unwrap().is_some();

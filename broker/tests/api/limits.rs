@@ -222,3 +222,33 @@ async fn client_ip_from_an_untrusted_peer_is_ignored() {
         assert_eq!(err_code(&raw.call(1, &login).await), expected, "a spoofed client_ip does not dodge the limit");
     }
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_backoff() {
+    // Slow hashes keep every guess in flight at once.
+    let app = spawn_app_with(|s| {
+        s.scrypt_log_n = 14;
+        s.scrypt_r = 8;
+        s.hash_queue = 64;
+    })
+    .await;
+    app.user("ann").await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (client, events) = app.client().await;
+        tasks.push(tokio::spawn(async move {
+            let result = client.login("ann", "wrong-password").await;
+            drop(events);
+            result.map(drop).map_err(|e| e.code())
+        }));
+    }
+    let mut bad_credentials = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Err(Some(ErrorCode::BadCredentials)) => bad_credentials += 1,
+            Err(Some(ErrorCode::RateLimited)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(bad_credentials <= 5, "{bad_credentials} guesses were checked; at most 5 may be");
+}
