@@ -117,6 +117,9 @@ impl Events {
 
 type ReplySender = oneshot::Sender<Result<Value, ClientError>>;
 
+/// How many pings may go unanswered before the connection is taken for dead.
+const UNANSWERED_PINGS: u32 = 3;
+
 enum Command {
     Request { request: Request, reply: ReplySender },
 }
@@ -372,7 +375,7 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut transport: Transport) {
         loop {
-            if let Ended::Closed = self.serve(&mut transport).await {
+            if let Ended::Closed = self.serve(transport).await {
                 return;
             }
             let _ = self.events.send(ClientEvent::Disconnected);
@@ -433,35 +436,63 @@ impl Driver {
     }
 
     /// Runs one connection until it drops or the client is closed.
-    async fn serve(&mut self, transport: &mut Transport) -> Ended {
+    async fn serve(&mut self, transport: Transport) -> Ended {
+        let max_frame = self
+            .shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hello
+            .as_ref()
+            .map_or(DEFAULT_MAX_FRAME, |h| usize::try_from(h.max_frame).unwrap_or(usize::MAX));
+        // Writing and reading proceed side by side: a client blocked on a full socket must
+        // still read, or a broker that stopped reading until its replies drain never would.
+        let (mut sink, mut stream) = transport.split();
+        let (outgoing, mut queued) = mpsc::unbounded_channel::<Bytes>();
+        let writer = async move {
+            while let Some(frame) = queued.recv().await {
+                sink.send(frame).await?;
+            }
+            Ok::<(), crate::codec::FrameError>(())
+        };
+        tokio::pin!(writer);
         // Ids 0 and 1 were used by the handshake; user requests start at 2.
         let mut next_id: u64 = 2;
         let mut pending: HashMap<u64, Option<ReplySender>> = HashMap::new();
         let mut ping = tokio::time::interval(self.ping_interval());
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.tick().await;
+        // Ping ticks since the broker last sent anything: a dead peer that never closes
+        // the socket is noticed after a few unanswered pings.
+        let mut silent_ticks = 0;
         let ended = loop {
             tokio::select! {
+                _ = &mut writer => break Ended::Lost,
                 command = self.commands.recv() => {
                     let Some(Command::Request { request, reply }) = command else { break Ended::Closed };
                     let id = next_id;
                     next_id += 1;
-                    if transport.send(Bytes::from(request.encode(id))).await.is_err() {
-                        let _ = reply.send(Err(ClientError::Disconnected));
-                        break Ended::Lost;
+                    let payload = request.encode(id);
+                    if payload.len() > max_frame {
+                        let too_large = format!("the request is larger than the broker's limit of {max_frame} bytes");
+                        let _ = reply.send(Err(ClientError::Protocol(too_large)));
+                        continue;
                     }
                     pending.insert(id, Some(reply));
+                    let _ = outgoing.send(Bytes::from(payload));
                 }
                 _ = ping.tick() => {
-                    let id = next_id;
-                    next_id += 1;
-                    if transport.send(Bytes::from(Request::Ping.encode(id))).await.is_err() {
+                    if silent_ticks >= UNANSWERED_PINGS {
                         break Ended::Lost;
                     }
+                    silent_ticks += 1;
+                    let id = next_id;
+                    next_id += 1;
                     pending.insert(id, None);
+                    let _ = outgoing.send(Bytes::from(Request::Ping.encode(id)));
                 }
-                frame = transport.next() => {
+                frame = stream.next() => {
                     let Some(Ok(frame)) = frame else { break Ended::Lost };
+                    silent_ticks = 0;
                     if !self.receive(&frame, &mut pending) {
                         break Ended::Lost;
                     }
@@ -476,13 +507,25 @@ impl Driver {
 
     /// Routes one frame; returns false when the broker is closing the connection.
     fn receive(&mut self, frame: &[u8], pending: &mut HashMap<u64, Option<ReplySender>>) -> bool {
-        let incoming = match Payload::parse(frame)
-            .map_err(|e| e.to_string())
-            .and_then(|p| Incoming::parse(&p).map_err(|e| e.to_string()))
-        {
+        let payload = match Payload::parse(frame) {
+            Ok(payload) => payload,
+            Err(err) => {
+                tracing::warn!(%err, "ignoring a malformed frame from the broker");
+                return true;
+            }
+        };
+        let incoming = match Incoming::parse(&payload) {
             Ok(incoming) => incoming,
             Err(err) => {
-                tracing::warn!(%err, "ignoring a frame from the broker");
+                // A reply this version cannot read (a newer error code, say) still answers
+                // its request: the caller must not wait for ever.
+                let re = payload.get("re").and_then(rmpv::Value::as_u64);
+                match re.and_then(|re| pending.remove(&re)) {
+                    Some(Some(reply)) => {
+                        let _ = reply.send(Err(ClientError::Protocol(err.to_string())));
+                    }
+                    _ => tracing::warn!(%err, "ignoring a frame from the broker"),
+                }
                 return true;
             }
         };
