@@ -140,6 +140,7 @@ impl Hub {
             if let Some(conn) = state.conns.get_mut(&id) {
                 conn.session = None;
                 conn.outbox.push_control(frame.clone());
+                conn.outbox.notify_signed_out();
             }
         }
     }

@@ -127,6 +127,8 @@ impl Handler {
             tokio::select! {
                 _ = shutdown.cancelled() => return self.fatal(reader, shutting_down()).await,
                 _ = self.outbox.dead() => return,
+                // The limits change with the state: start over with the anonymous one.
+                _ = self.outbox.signed_out() => {}
                 read = tokio::time::timeout(limit, reader.read_buf(&mut buffer)) => match read {
                     Err(_) => return self.fatal(reader, idle_timeout()).await,
                     Ok(Ok(0)) | Ok(Err(_)) => return,

@@ -46,13 +46,21 @@ pub struct Outbox {
     writer: Notify,
     /// Wakes the handler when replies drain or the writer dies.
     handler: Notify,
+    /// Wakes the handler when its session ends, so the anonymous time limit starts at once.
+    signed_out: Notify,
     event_cap: usize,
 }
 
 impl Outbox {
     /// An empty outbox that holds at most `event_cap` events.
     pub fn new(event_cap: usize) -> Outbox {
-        Outbox { state: Mutex::default(), writer: Notify::new(), handler: Notify::new(), event_cap }
+        Outbox {
+            state: Mutex::default(),
+            writer: Notify::new(),
+            handler: Notify::new(),
+            signed_out: Notify::new(),
+            event_cap,
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -103,6 +111,16 @@ impl Outbox {
         state.queue.push_back((Kind::Control, frame));
         drop(state);
         self.writer.notify_one();
+    }
+
+    /// Tells the handler that its connection's session ended.
+    pub fn notify_signed_out(&self) {
+        self.signed_out.notify_one();
+    }
+
+    /// Resolves once the connection's session has ended (see [`Outbox::notify_signed_out`]).
+    pub async fn signed_out(&self) {
+        self.signed_out.notified().await;
     }
 
     /// Lets the writer send what is queued, then shut the socket's write side.

@@ -265,3 +265,21 @@ async fn garbage_streams_never_take_the_broker_down() {
         assert_alive(&mut raw).await;
     }
 }
+
+#[tokio::test]
+async fn a_connection_whose_session_ends_has_the_anonymous_limit_from_then_on() {
+    let app = spawn_app_with(|s| {
+        s.idle_anonymous_ms = 500;
+        s.idle_authenticated_ms = 60_000;
+    })
+    .await;
+    let (ann, _events) = app.user("ann").await;
+    let mut raw = app.raw().await;
+    let auth = Request::Auth { token: ann.token().unwrap() };
+    assert!(matches!(raw.call(1, &auth).await, Incoming::Ok { .. }));
+    ann.logout().await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(matches!(raw.recv().await, Some(Incoming::Event(_))), "session_ended");
+    assert_eq!(connection_error(raw.recv().await), ErrorCode::IdleTimeout);
+    assert!(started.elapsed() < Duration::from_secs(5), "not the signed-in minute: {:?}", started.elapsed());
+}
