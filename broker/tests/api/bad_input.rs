@@ -197,13 +197,13 @@ async fn half_a_frame_then_silence_times_out() {
 async fn idle_connections_time_out_by_state() {
     let app = spawn_app_with(|s| {
         s.idle_anonymous_ms = 300;
-        s.idle_authenticated_ms = 1200;
+        s.idle_authenticated_ms = 3000;
     })
     .await;
     let mut anonymous = app.raw().await;
     let started = std::time::Instant::now();
     assert_eq!(connection_error(anonymous.recv().await), ErrorCode::IdleTimeout);
-    assert!(started.elapsed() < Duration::from_millis(1000));
+    assert!(started.elapsed() < Duration::from_millis(2000), "the anonymous limit, not the signed-in one");
     anonymous.expect_closed().await;
 
     let mut signed_in = app.raw().await;
@@ -211,12 +211,12 @@ async fn idle_connections_time_out_by_state() {
     assert!(matches!(signed_in.call(1, &register).await, Incoming::Ok { .. }));
     let started = std::time::Instant::now();
     assert_eq!(connection_error(signed_in.recv().await), ErrorCode::IdleTimeout);
-    assert!(started.elapsed() >= Duration::from_millis(1000), "signed-in connections get the longer limit");
+    assert!(started.elapsed() >= Duration::from_millis(2500), "signed-in connections get the longer limit");
 
     // Pings keep a signed-in connection alive past its limit...
     let mut pinging = app.raw().await;
     assert!(matches!(pinging.call(1, &register_as("bob")).await, Incoming::Ok { .. }));
-    for id in 0..12 {
+    for id in 0..25 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert!(matches!(pinging.call(id, &Request::Ping).await, Incoming::Ok { .. }));
     }
