@@ -7,11 +7,6 @@ use joint_wire::ErrorCode;
 use rmpv::Value;
 use std::time::Duration;
 
-fn map(pairs: Vec<(&str, Value)>) -> Vec<u8> {
-    let value = Value::Map(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect());
-    joint_wire::codec::encode_value(&value)
-}
-
 async fn assert_alive(raw: &mut RawConn) {
     match raw.call(999, &Request::Ping).await {
         Incoming::Ok { re, .. } => assert_eq!(re, 999),

@@ -8,11 +8,6 @@ use joint_wire::message::{Incoming, Request};
 use joint_wire::ErrorCode;
 use rmpv::Value;
 
-fn map(pairs: Vec<(&str, Value)>) -> Vec<u8> {
-    let value = Value::Map(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect());
-    joint_wire::codec::encode_value(&value)
-}
-
 async fn signed_in_raw(app: &TestApp, login: &str) -> RawConn {
     let mut raw = app.raw().await;
     let register = Request::Register { login: login.into(), name: login.into(), password: password(login) };

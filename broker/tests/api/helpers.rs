@@ -324,6 +324,12 @@ impl RawConn {
     }
 }
 
+/// Encodes a map with string keys as a payload, for frames the typed requests cannot express.
+pub fn map(pairs: Vec<(&str, rmpv::Value)>) -> Vec<u8> {
+    let value = rmpv::Value::Map(pairs.into_iter().map(|(k, v)| (rmpv::Value::from(k), v)).collect());
+    joint_wire::codec::encode_value(&value)
+}
+
 /// Unwraps a reply's error code.
 pub fn err_code(incoming: &Incoming) -> ErrorCode {
     match incoming {
