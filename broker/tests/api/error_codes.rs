@@ -6,7 +6,6 @@
 use crate::helpers::*;
 use joint_wire::message::{Incoming, Request};
 use joint_wire::ErrorCode;
-use rmpv::Value;
 
 async fn signed_in_raw(app: &TestApp, login: &str) -> RawConn {
     let mut raw = app.raw().await;
