@@ -158,7 +158,7 @@ impl Payload {
                 return Err(PayloadError { id, reason: "a map key is not a valid UTF-8 string".into() });
             };
             if !seen.insert(key.to_owned()) {
-                return Err(PayloadError { id, reason: format!("duplicate key {key:?}") });
+                return Err(PayloadError { id, reason: format!("duplicate key {:?}", excerpt(key)) });
             }
             entries.push((key.to_owned(), value));
         }
@@ -198,6 +198,15 @@ fn readable_id(pairs: &[(Value, Value)]) -> Option<u64> {
     match (ids.next(), ids.next()) {
         (Some((_, value)), None) => value.as_u64(),
         _ => None,
+    }
+}
+
+/// The start of a client's string, for quoting it in an error message without echoing a
+/// megabyte back (which would not fit in a reply).
+pub fn excerpt(text: &str) -> &str {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 
@@ -248,6 +257,12 @@ mod tests {
         assert!(matches!(err, FrameError::TooLarge { max: 64 }), "{err:?}");
         let mut codec = FrameCodec::new(64);
         assert_eq!(decode_all(&mut codec, &[0, 0, 0, 64]).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn excerpts_are_short_and_whole_characters() {
+        assert_eq!(excerpt("short"), "short");
+        assert_eq!(excerpt(&"я".repeat(100)).chars().count(), 64);
     }
 
     #[test]

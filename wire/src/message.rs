@@ -266,7 +266,8 @@ impl Envelope {
         let op = match payload.get("op") {
             Some(Value::String(s)) => match s.as_str() {
                 Some(name) => Op::from_name(name).ok_or_else(|| {
-                    ErrorBody::new(ErrorCode::UnknownOp, format!("unknown operation {name:?}")).with_field("op")
+                    ErrorBody::new(ErrorCode::UnknownOp, format!("unknown operation {:?}", crate::codec::excerpt(name)))
+                        .with_field("op")
                 }),
                 None => Err(invalid("op", "must be valid UTF-8")),
             },

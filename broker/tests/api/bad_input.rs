@@ -278,3 +278,24 @@ async fn a_connection_whose_session_ends_has_the_anonymous_limit_from_then_on() 
     assert_eq!(connection_error(raw.recv().await), ErrorCode::IdleTimeout);
     assert!(started.elapsed() < Duration::from_secs(5), "not the signed-in minute: {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn huge_names_in_bad_requests_are_not_echoed_back() {
+    let app = spawn_app().await;
+    let mut raw = app.raw().await;
+    let long = "x".repeat(200_000);
+    raw.send_payload(&map(vec![("id", 1.into()), ("op", long.as_str().into())])).await;
+    let (code, _) = reply_error(raw.recv().await, 1);
+    assert_eq!(code, ErrorCode::UnknownOp, "the reply fits: the name is quoted in part");
+    // {"id": 2, long: 1, long: 2}
+    let mut dup = vec![0x83, 0xa2, b'i', b'd', 2];
+    for value in [1u8, 2] {
+        dup.push(0xdb);
+        dup.extend_from_slice(&(long.len() as u32).to_be_bytes());
+        dup.extend_from_slice(long.as_bytes());
+        dup.push(value);
+    }
+    raw.send_payload(&dup).await;
+    assert_eq!(reply_error(raw.recv().await, 2).0, ErrorCode::BadFrame);
+    assert_alive(&mut raw).await;
+}
