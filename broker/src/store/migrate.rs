@@ -30,9 +30,13 @@ const MIGRATION_LOCK: i64 = 0x4a6f_696e_7400;
 /// Applies the migrations this database has not seen yet; returns how many were applied.
 pub async fn apply(client: &mut Object) -> Result<usize, BrokerError> {
     let internal = |e: tokio_postgres::Error| BrokerError::Internal(anyhow::Error::new(e).context("migrating"));
+    // Pool connections end statements after a few seconds (see `Store::new`); waiting for
+    // another broker's migrations, or a long migration, must not be cut short.
+    client.batch_execute("SET statement_timeout = 0; SET lock_timeout = 0").await.map_err(internal)?;
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(internal)?;
     let result = apply_locked(client).await;
     client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(internal)?;
+    client.batch_execute("RESET statement_timeout; RESET lock_timeout").await.map_err(internal)?;
     result
 }
 

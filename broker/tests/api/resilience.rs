@@ -102,3 +102,18 @@ async fn broker_starting_while_postgres_is_down_fails_clearly() {
     assert!(result.is_err(), "no broker without its database");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn a_broker_waits_for_another_brokers_migrations() {
+    let db = TestDb::create().await;
+    // Another broker holds the migration lock for longer than any statement may run.
+    let holder = db.sql().await;
+    holder.execute("SELECT pg_advisory_lock($1)", &[&0x4a6f_696e_7400_i64]).await.unwrap();
+    let mut settings = Settings::for_tests(&db.url);
+    settings.db_timeout_ms = 1000;
+    let starting = tokio::spawn(async move { joint_broker::server::Broker::build(settings).await.map(drop) });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!starting.is_finished(), "the second broker waits for the lock");
+    holder.execute("SELECT pg_advisory_unlock($1)", &[&0x4a6f_696e_7400_i64]).await.unwrap();
+    tokio::time::timeout(WAIT, starting).await.expect("starts once the lock is free").unwrap().expect("starts");
+}
