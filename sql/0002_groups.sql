@@ -13,7 +13,7 @@ CREATE UNIQUE INDEX groups_live_name ON groups (name) WHERE deleted_at IS NULL;
 CREATE TABLE memberships (
     gid         bigint NOT NULL REFERENCES groups (gid),
     user_id     bigint NOT NULL REFERENCES users (id),
-    joined_at   timestamptz NOT NULL DEFAULT now(),
+    joined_at   timestamptz NOT NULL DEFAULT statement_timestamp(),
     read_seq    bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (gid, user_id)
 );

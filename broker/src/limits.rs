@@ -13,22 +13,20 @@ const SWEEP_AT: usize = 10_000;
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
-    /// Attempts begun and not yet ended: each may still fail.
+    /// Attempts begun and not yet ended.
     in_flight: u32,
     blocked_until: Option<Instant>,
-    last: Instant,
+    /// When the last failure was counted.
+    last_failure: Instant,
 }
-
-/// How long a client is told to wait when only attempts still in flight stand in its way.
-const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
 
 /// Exponential backoff per key: after `free` failures, each further failure blocks the key
 /// for 1 s, 2 s, 4 s, … up to `max`. While blocked every attempt is refused, right or wrong.
 ///
-/// An attempt is bracketed by [`Backoff::begin`] and one of [`Backoff::fail`],
-/// [`Backoff::succeed`] or [`Backoff::release`]. Attempts in flight count as possible
-/// failures, so parallel guesses cannot slip past the block while the first ones are still
-/// being hashed.
+/// An attempt is an [`Attempt`]: begun while the key is not blocked, and judged when its
+/// verdict is known. A verdict that arrives while the key has meanwhile become blocked is
+/// refused too, so many guesses sent at once learn no more than the free attempts allow,
+/// while successes alone are never limited.
 #[derive(Debug)]
 pub struct Backoff<K> {
     free: u32,
@@ -46,49 +44,66 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts an attempt, or says how long to wait: while the key is blocked, and while the
-    /// attempts in flight could, by failing, reach the block.
-    pub fn begin(&self, key: &K, now: Instant) -> Result<(), Duration> {
+    fn wait_in(entry: &Failures, now: Instant) -> Option<Duration> {
+        entry.blocked_until.filter(|until| *until > now).map(|until| until - now)
+    }
+
+    /// Starts an attempt on `key`, or says how long it is blocked.
+    pub fn begin(&self, key: K, now: Instant) -> Result<Attempt<'_, K>, Duration> {
         let mut table = self.table();
         if table.len() >= SWEEP_AT {
             let stale = self.max * 2;
-            table.retain(|_, f| f.in_flight > 0 || now.saturating_duration_since(f.last) < stale);
+            table.retain(|_, f| f.in_flight > 0 || now.saturating_duration_since(f.last_failure) < stale);
         }
-        let entry =
-            table.entry(key.clone()).or_insert(Failures { count: 0, in_flight: 0, blocked_until: None, last: now });
+        let entry = table.entry(key.clone()).or_insert(Failures {
+            count: 0,
+            in_flight: 0,
+            blocked_until: None,
+            last_failure: now,
+        });
         // Failures are forgotten after a quiet spell twice the longest block, so a shared
         // IP that once failed is not kept on a hair trigger for ever.
-        if entry.in_flight == 0 && now.saturating_duration_since(entry.last) > self.max * 2 {
+        if now.saturating_duration_since(entry.last_failure) > self.max * 2 {
             entry.count = 0;
         }
-        if let Some(until) = entry.blocked_until.filter(|until| *until > now) {
-            return Err(until - now);
-        }
-        // Past the free attempts, one at a time; before, only as many as are left.
-        let room =
-            if entry.count >= self.free { entry.in_flight == 0 } else { entry.count + entry.in_flight < self.free };
-        if !room {
-            return Err(IN_FLIGHT_WAIT);
+        if let Some(wait) = Self::wait_in(entry, now) {
+            return Err(wait);
         }
         entry.in_flight += 1;
-        entry.last = now;
-        Ok(())
+        Ok(Attempt { backoff: self, key, ended: false })
     }
 
+    /// Ends an attempt on `key`, applying `outcome` to its entry.
     fn end(&self, key: &K, outcome: impl FnOnce(&mut Failures)) {
-        let mut table = self.table();
-        if let Some(entry) = table.get_mut(key) {
+        if let Some(entry) = self.table().get_mut(key) {
             entry.in_flight = entry.in_flight.saturating_sub(1);
             outcome(entry);
         }
     }
+}
 
-    /// Ends an attempt that failed, starting or lengthening the block once past the free ones.
-    pub fn fail(&self, key: &K, now: Instant) {
-        let (free, max) = (self.free, self.max);
-        self.end(key, |entry| {
+/// One attempt under a [`Backoff`]; dropped without a verdict (the database was down, the
+/// request was cancelled), it counts neither way.
+#[derive(Debug)]
+pub struct Attempt<'a, K: Eq + Hash + Clone> {
+    backoff: &'a Backoff<K>,
+    key: K,
+    ended: bool,
+}
+
+impl<K: Eq + Hash + Clone> Attempt<'_, K> {
+    /// How long the key is blocked now (it may have become blocked since the attempt began).
+    pub fn blocked(&self, now: Instant) -> Option<Duration> {
+        self.backoff.table().get(&self.key).and_then(|entry| Backoff::<K>::wait_in(entry, now))
+    }
+
+    /// The attempt failed: counted, and past the free attempts the key is blocked.
+    pub fn fail(mut self, now: Instant) {
+        let (free, max) = (self.backoff.free, self.backoff.max);
+        self.ended = true;
+        self.backoff.end(&self.key, |entry| {
             entry.count = entry.count.saturating_add(1);
-            entry.last = now;
+            entry.last_failure = now;
             if entry.count >= free {
                 let doublings = (entry.count - free).min(20);
                 let block = Duration::from_secs(1).saturating_mul(1 << doublings).min(max);
@@ -97,18 +112,21 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
         });
     }
 
-    /// Ends an attempt that succeeded: the key's failures are forgotten.
-    pub fn succeed(&self, key: &K) {
-        self.end(key, |entry| {
+    /// The attempt succeeded: the key's failures are forgotten.
+    pub fn succeed(mut self) {
+        self.ended = true;
+        self.backoff.end(&self.key, |entry| {
             entry.count = 0;
             entry.blocked_until = None;
         });
     }
+}
 
-    /// Ends an attempt that neither failed nor succeeded (the database was down, say), or
-    /// whose success must not clear the key.
-    pub fn release(&self, key: &K) {
-        self.end(key, |_| {});
+impl<K: Eq + Hash + Clone> Drop for Attempt<'_, K> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.backoff.end(&self.key, |_| {});
+        }
     }
 }
 
@@ -204,8 +222,7 @@ mod tests {
     use super::*;
 
     fn failed(b: &Backoff<&'static str>, t: Instant) {
-        b.begin(&"k", t).expect("may try");
-        b.fail(&"k", t);
+        b.begin("k", t).expect("may try").fail(t);
     }
 
     #[test]
@@ -215,56 +232,69 @@ mod tests {
         for _ in 0..5 {
             failed(&b, t);
         }
-        assert_eq!(b.begin(&"k", t), Err(Duration::from_secs(1)));
+        assert_eq!(b.begin("k", t).unwrap_err(), Duration::from_secs(1));
         let t = t + Duration::from_secs(1);
         failed(&b, t);
-        assert_eq!(b.begin(&"k", t), Err(Duration::from_secs(2)));
+        assert_eq!(b.begin("k", t).unwrap_err(), Duration::from_secs(2));
         let mut t = t;
         for _ in 0..30 {
             t += Duration::from_secs(301);
             failed(&b, t);
         }
-        assert_eq!(b.begin(&"k", t), Err(Duration::from_secs(300)), "capped");
+        assert_eq!(b.begin("k", t).unwrap_err(), Duration::from_secs(300), "capped");
         let t = t + Duration::from_secs(300);
-        b.begin(&"k", t).unwrap();
-        b.succeed(&"k");
-        for _ in 0..5 {
+        b.begin("k", t).unwrap().succeed();
+        for _ in 0..4 {
             failed(&b, t);
         }
-        assert!(b.begin(&"k", t).is_err(), "a success started the count over");
+        assert!(b.begin("k", t).is_ok(), "a success started the count over");
     }
 
     #[test]
-    fn attempts_in_flight_count_as_possible_failures() {
+    fn verdicts_arriving_during_a_block_are_refused_and_successes_are_never_limited() {
         let b = Backoff::new(3, Duration::from_secs(60));
         let t = Instant::now();
-        for _ in 0..3 {
-            b.begin(&"k", t).unwrap();
+        let attempts: Vec<_> = (0..10).map(|_| b.begin("k", t).expect("any number may start")).collect();
+        let mut verdicts = 0;
+        for attempt in attempts {
+            if attempt.blocked(t).is_none() {
+                verdicts += 1;
+                attempt.fail(t);
+            }
         }
-        assert_eq!(b.begin(&"k", t), Err(IN_FLIGHT_WAIT), "three guesses at once use up the free attempts");
-        b.release(&"k");
-        b.begin(&"k", t).expect("a released attempt gives its place back");
-        for _ in 0..3 {
-            b.fail(&"k", t);
+        assert_eq!(verdicts, 3, "ten guesses at once learn three verdicts");
+        let other = Backoff::new(3, Duration::from_secs(60));
+        let many: Vec<_> = (0..10).map(|_| other.begin("k", t).unwrap()).collect();
+        for attempt in many {
+            assert!(attempt.blocked(t).is_none());
+            attempt.succeed();
         }
-        assert_eq!(b.begin(&"k", t), Err(Duration::from_secs(1)));
-        // Once the block is over, attempts go one at a time.
-        let later = t + Duration::from_secs(2);
-        b.begin(&"k", later).unwrap();
-        assert_eq!(b.begin(&"k", later), Err(IN_FLIGHT_WAIT));
     }
 
     #[test]
-    fn failures_are_forgotten_after_a_quiet_spell() {
+    fn dropped_attempts_count_neither_way() {
+        let b = Backoff::new(2, Duration::from_secs(10));
+        let t = Instant::now();
+        for _ in 0..5 {
+            drop(b.begin("k", t).unwrap());
+        }
+        failed(&b, t);
+        assert!(b.begin("k", t).is_ok(), "one failure of two");
+    }
+
+    #[test]
+    fn failures_are_forgotten_after_a_quiet_spell_of_failures() {
         let b = Backoff::new(2, Duration::from_secs(10));
         let t = Instant::now();
         failed(&b, t);
-        failed(&b, t);
-        assert!(b.begin(&"k", t).is_err());
+        // Attempts without a failure (like a success on the per-IP key) do not keep it alive.
+        drop(b.begin("k", t + Duration::from_secs(15)).unwrap());
+        failed(&b, t + Duration::from_secs(16));
         let later = t + Duration::from_secs(21);
-        b.begin(&"k", later).expect("the count started over");
-        b.fail(&"k", later);
-        b.begin(&"k", later).expect("one failure of two");
+        assert!(b.begin("k", later).is_ok());
+        let quiet = t + Duration::from_secs(40);
+        failed(&b, quiet);
+        assert!(b.begin("k", quiet).is_ok(), "the earlier failure was forgotten");
     }
 
     #[test]

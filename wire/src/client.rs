@@ -117,6 +117,9 @@ impl Events {
 
 type ReplySender = oneshot::Sender<Result<Value, ClientError>>;
 
+/// Frames queued for the socket at most.
+const OUTGOING_FRAMES: usize = 256;
+
 /// How many pings may go unanswered before the connection is taken for dead.
 const UNANSWERED_PINGS: u32 = 3;
 
@@ -447,7 +450,9 @@ impl Driver {
         // Writing and reading proceed side by side: a client blocked on a full socket must
         // still read, or a broker that stopped reading until its replies drain never would.
         let (mut sink, mut stream) = transport.split();
-        let (outgoing, mut queued) = mpsc::unbounded_channel::<Bytes>();
+        // Bounded like the command channel: while the socket is stuck, callers wait instead
+        // of piling up frames to be sent long after they gave up.
+        let (outgoing, mut queued) = mpsc::channel::<Bytes>(OUTGOING_FRAMES);
         let writer = async move {
             while let Some(frame) = queued.recv().await {
                 sink.send(frame).await?;
@@ -467,7 +472,7 @@ impl Driver {
         let ended = loop {
             tokio::select! {
                 _ = &mut writer => break Ended::Lost,
-                command = self.commands.recv() => {
+                command = self.commands.recv(), if outgoing.capacity() > 0 => {
                     let Some(Command::Request { request, reply }) = command else { break Ended::Closed };
                     let id = next_id;
                     next_id += 1;
@@ -478,7 +483,8 @@ impl Driver {
                         continue;
                     }
                     pending.insert(id, Some(reply));
-                    let _ = outgoing.send(Bytes::from(payload));
+                    // Cannot fail: this branch runs only with room, and only this task sends.
+                    let _ = outgoing.try_send(Bytes::from(payload));
                 }
                 _ = ping.tick() => {
                     if silent_ticks >= UNANSWERED_PINGS {
@@ -487,8 +493,10 @@ impl Driver {
                     silent_ticks += 1;
                     let id = next_id;
                     next_id += 1;
-                    pending.insert(id, None);
-                    let _ = outgoing.send(Bytes::from(Request::Ping.encode(id)));
+                    // A ping that finds the queue full is not needed: frames are waiting.
+                    if outgoing.try_send(Bytes::from(Request::Ping.encode(id))).is_ok() {
+                        pending.insert(id, None);
+                    }
                 }
                 frame = stream.next() => {
                     let Some(Ok(frame)) = frame else { break Ended::Lost };

@@ -170,10 +170,10 @@ impl Handler {
         match ops::dispatch(&self.ctx, &mut self.state, envelope).await {
             Ok(outcome) => {
                 // A withheld reply means the request failed as far as the client knows, so
-                // nothing it caused may happen on this connection either (e.g. a sign-in).
-                if self.send(Some(id), outcome.reply) {
-                    self.apply(outcome.effects);
-                }
+                // it must not be signed in by it; what it changed in the database is still
+                // told to whom it concerns.
+                let sent = self.send(Some(id), outcome.reply);
+                self.apply(outcome.effects.into_iter().filter(|e| sent || !matches!(e, Effect::SignIn(_))));
             }
             Err(err) => {
                 self.send(Some(id), encode_err(Some(id), &err.to_body()));
@@ -197,7 +197,7 @@ impl Handler {
     }
 
     /// Carries out what a request caused, after its reply is queued.
-    fn apply(&self, effects: Vec<Effect>) {
+    fn apply(&self, effects: impl IntoIterator<Item = Effect>) {
         let hub = &self.ctx.hub;
         for effect in effects {
             match effect {

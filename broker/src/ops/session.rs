@@ -3,7 +3,7 @@
 use super::{ConnState, Effect, Outcome, Reply};
 use crate::error::BrokerError;
 use crate::hub::Session;
-use crate::limits::PasswordKey;
+use crate::limits::{Attempt, PasswordKey};
 use crate::server::Ctx;
 use crate::store::{Account, Credentials};
 use crate::{names, token};
@@ -23,12 +23,11 @@ pub(crate) fn rate_limited(wait: Duration) -> BrokerError {
 
 /// One password check under the backoff of CONTRACT.md §11, counted per (login, IP) and
 /// per IP. Begun before any database work or hashing (so `rate_limited` costs nothing);
-/// an attempt dropped before its verdict (the database was down, say) is released.
+/// dropped before its verdict (the database was down, say), it counts neither way.
 pub(crate) struct PasswordCheck<'a> {
     ctx: &'a Ctx,
-    login_at_ip: PasswordKey,
-    ip: PasswordKey,
-    ended: bool,
+    login_at_ip: Attempt<'a, PasswordKey>,
+    ip: Attempt<'a, PasswordKey>,
 }
 
 impl<'a> PasswordCheck<'a> {
@@ -36,42 +35,30 @@ impl<'a> PasswordCheck<'a> {
     pub fn begin(ctx: &'a Ctx, login: &str, ip: IpAddr) -> Result<PasswordCheck<'a>, BrokerError> {
         let now = Instant::now();
         let failures = &ctx.password_failures;
-        let login_at_ip = PasswordKey::LoginAtIp(login.to_owned(), ip);
-        let ip = PasswordKey::Ip(ip);
-        failures.begin(&login_at_ip, now).map_err(rate_limited)?;
-        if let Err(wait) = failures.begin(&ip, now) {
-            failures.release(&login_at_ip);
-            return Err(rate_limited(wait));
-        }
-        Ok(PasswordCheck { ctx, login_at_ip, ip, ended: false })
+        let login_at_ip = failures.begin(PasswordKey::LoginAtIp(login.to_owned(), ip), now).map_err(rate_limited)?;
+        let ip = failures.begin(PasswordKey::Ip(ip), now).map_err(rate_limited)?;
+        Ok(PasswordCheck { ctx, login_at_ip, ip })
     }
 
     /// Verifies `password` against the stored hash (`None`: an unknown login, checked
-    /// against a decoy) and counts the verdict. A success clears only the (login, IP)
-    /// count: clearing the per-IP count too would let someone guessing at many logins
-    /// reset it by signing in to an account of their own.
-    pub async fn verify(mut self, password: String, stored: Option<String>) -> Result<(), BrokerError> {
+    /// against a decoy) and counts the verdict. A verdict reached while either key became
+    /// blocked in the meantime is `rate_limited`, right or wrong: guesses sent at once learn
+    /// no more than the free attempts. A success clears only the (login, IP) count: clearing
+    /// the per-IP count too would let someone guessing at many logins reset it by signing
+    /// in to an account of their own.
+    pub async fn verify(self, password: String, stored: Option<String>) -> Result<(), BrokerError> {
         let good = self.ctx.hasher.verify(password, stored).await?;
-        let failures = &self.ctx.password_failures;
-        self.ended = true;
+        let now = Instant::now();
+        if let Some(wait) = self.login_at_ip.blocked(now).max(self.ip.blocked(now)) {
+            return Err(rate_limited(wait));
+        }
         if good {
-            failures.succeed(&self.login_at_ip);
-            failures.release(&self.ip);
+            self.login_at_ip.succeed();
             Ok(())
         } else {
-            let now = Instant::now();
-            failures.fail(&self.login_at_ip, now);
-            failures.fail(&self.ip, now);
+            self.login_at_ip.fail(now);
+            self.ip.fail(now);
             Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password"))
-        }
-    }
-}
-
-impl Drop for PasswordCheck<'_> {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.ctx.password_failures.release(&self.login_at_ip);
-            self.ctx.password_failures.release(&self.ip);
         }
     }
 }
@@ -170,23 +157,20 @@ pub async fn login(
 
 /// `auth`: signs in with a session token.
 pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Result<Outcome, BrokerError> {
-    ctx.auth_failures.begin(&conn.ip, Instant::now()).map_err(rate_limited)?;
-    let looked_up = match token::hash_of(&text) {
-        Some(hash) => ctx.store.session(&hash, ctx.token_lifetime()).await.map(|found| found.map(|s| (hash, s))),
-        None => Ok(None),
+    let attempt = ctx.auth_failures.begin(conn.ip, Instant::now()).map_err(rate_limited)?;
+    let found = match token::hash_of(&text) {
+        Some(hash) => ctx.store.session(&hash, ctx.token_lifetime()).await?.map(|s| (hash, s)),
+        None => None,
     };
-    let found = match looked_up {
-        Ok(found) => found,
-        Err(err) => {
-            ctx.auth_failures.release(&conn.ip);
-            return Err(err);
-        }
-    };
+    let now = Instant::now();
+    if let Some(wait) = attempt.blocked(now) {
+        return Err(rate_limited(wait));
+    }
     let Some((hash, (account, groups))) = found else {
-        ctx.auth_failures.fail(&conn.ip, Instant::now());
+        attempt.fail(now);
         return Err(BrokerError::refused(ErrorCode::BadToken, "the session token is unknown or expired; log in again"));
     };
-    ctx.auth_failures.succeed(&conn.ip);
+    attempt.succeed();
     let session = Session { account: account.clone(), token: hash };
     Ok(reply.with(&session_ok(None, &account, groups), vec![Effect::SignIn(session)]))
 }

@@ -26,6 +26,9 @@ pub struct AccountDeletion {
     pub changes: Vec<GroupChange>,
 }
 
+/// How often `delete_account` starts over when memberships change under it.
+const DELETE_ATTEMPTS: usize = 5;
+
 fn hashes(rows: &[tokio_postgres::Row]) -> Vec<TokenHash> {
     rows.iter().filter_map(|r| r.get::<_, Vec<u8>>(0).try_into().ok()).collect()
 }
@@ -262,22 +265,36 @@ impl Store {
     pub async fn delete_account(&self, user: UserId, login: &str) -> Result<AccountDeletion, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(db_error)?;
-            // Groups first, then the account, the order every group change takes (it locks
-            // its group, then the accounts it names): no deadlock between the two.
-            let mut changes = leave_everything(&tx, user, login).await?;
-            tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user]).await.map_err(db_error)?;
-            // Memberships added before the account was locked; none can be added after.
-            changes.extend(leave_everything(&tx, user, login).await?);
-            let rows = tx
-                .query("DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash", &[&user])
-                .await
-                .map_err(db_error)?;
-            tx.execute("UPDATE users SET password = NULL, deleted_at = now() WHERE id = $1", &[&user])
-                .await
-                .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
-            Ok(AccountDeletion { tokens: hashes(&rows), changes })
+            for _ in 0..DELETE_ATTEMPTS {
+                let tx = client.transaction().await.map_err(db_error)?;
+                // Groups first, then the account, the order every group change takes (it
+                // locks its group, then the accounts it names): no deadlock between the two.
+                let changes = leave_everything(&tx, user, login).await?;
+                tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user]).await.map_err(db_error)?;
+                // A membership added after the groups were locked and before the account
+                // was: locking its group now, while holding the account, could deadlock with
+                // a change of that group waiting for the account. Start over instead; the
+                // next round locks that group with the others.
+                let late: i64 = tx
+                    .query_one("SELECT count(*) FROM memberships WHERE user_id = $1", &[&user])
+                    .await
+                    .map_err(db_error)?
+                    .get(0);
+                if late > 0 {
+                    tx.rollback().await.map_err(db_error)?;
+                    continue;
+                }
+                let rows = tx
+                    .query("DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash", &[&user])
+                    .await
+                    .map_err(db_error)?;
+                tx.execute("UPDATE users SET password = NULL, deleted_at = now() WHERE id = $1", &[&user])
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                return Ok(AccountDeletion { tokens: hashes(&rows), changes });
+            }
+            Err(BrokerError::Unavailable(anyhow::anyhow!("memberships kept changing during account deletion")))
         })
         .await
     }

@@ -205,6 +205,20 @@ pub(crate) async fn resolve_logins(
     Ok(logins.iter().filter_map(|l| found.iter().find(|(_, f)| f == l).cloned()).collect())
 }
 
+/// Adds members with the given `read_seq`, in one statement after the group's lock was
+/// taken: they share one `joined_at` (so the next admin among them is chosen by login), and
+/// it orders them after every member added before.
+async fn add_members(db: &impl GenericClient, gid: i64, users: &[UserId], read_seq: i64) -> Result<(), BrokerError> {
+    db.execute(
+        "INSERT INTO memberships (gid, user_id, read_seq, joined_at)
+         SELECT $1, user_id, $3, statement_timestamp() FROM unnest($2::bigint[]) AS user_id",
+        &[&gid, &users, &read_seq],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 /// Deletes a group's memberships and marks it deleted; returns `group_deleted` for its members.
 pub(crate) async fn delete_group(db: &impl GenericClient, group: &GroupRow) -> Result<GroupChange, BrokerError> {
     let members = member_ids(db, group.gid).await?;
@@ -325,11 +339,7 @@ impl Store {
             let others = resolve_logins(&tx, members).await?;
             let mut ids: Vec<UserId> = vec![caller];
             ids.extend(others.iter().map(|(id, _)| *id).filter(|id| *id != caller));
-            for id in &ids {
-                tx.execute("INSERT INTO memberships (gid, user_id) VALUES ($1, $2)", &[&gid, id])
-                    .await
-                    .map_err(db_error)?;
-            }
+            add_members(&tx, gid, &ids, 0).await?;
             let group = group_for(&tx, gid, caller).await?;
             let changes = group_event_for_members(&tx, gid, &ids, Event::GroupAdded).await?;
             tx.commit().await.map_err(db_error)?;
@@ -435,14 +445,8 @@ impl Store {
             let users = resolve_logins(&tx, logins).await?;
             let existing = member_ids(&tx, group.gid).await?;
             let new: Vec<(UserId, String)> = users.into_iter().filter(|(id, _)| !existing.contains(id)).collect();
-            for (id, _) in &new {
-                tx.execute(
-                    "INSERT INTO memberships (gid, user_id, read_seq) VALUES ($1, $2, $3)",
-                    &[&group.gid, id, &group.last_seq],
-                )
-                .await
-                .map_err(db_error)?;
-            }
+            let new_ids: Vec<UserId> = new.iter().map(|(id, _)| *id).collect();
+            add_members(&tx, group.gid, &new_ids, group.last_seq).await?;
             let mut changes: Vec<GroupChange> = new
                 .iter()
                 .map(|(_, login)| GroupChange {
@@ -454,7 +458,6 @@ impl Store {
                     },
                 })
                 .collect();
-            let new_ids: Vec<UserId> = new.iter().map(|(id, _)| *id).collect();
             changes.extend(group_event_for_members(&tx, group.gid, &new_ids, Event::GroupAdded).await?);
             tx.commit().await.map_err(db_error)?;
             Ok(MembershipChange { logins: new.into_iter().map(|(_, l)| l).collect(), changes })

@@ -35,9 +35,12 @@ pub async fn apply(client: &mut Object) -> Result<usize, BrokerError> {
     client.batch_execute("SET statement_timeout = 0; SET lock_timeout = 0").await.map_err(internal)?;
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(internal)?;
     let result = apply_locked(client).await;
-    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(internal)?;
-    client.batch_execute("RESET statement_timeout; RESET lock_timeout").await.map_err(internal)?;
-    result
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let reset = client.batch_execute("RESET statement_timeout; RESET lock_timeout").await;
+    let applied = result?;
+    unlocked.map_err(internal)?;
+    reset.map_err(internal)?;
+    Ok(applied)
 }
 
 async fn apply_locked(client: &mut Object) -> Result<usize, BrokerError> {

@@ -48,7 +48,9 @@ impl Store {
         // PostgreSQL ends a statement or lock wait a little before our own timeout, so the
         // transaction is rolled back cleanly and the connection stays usable.
         let server_side = timeout.mul_f64(0.75).as_millis().max(1);
-        config.options(format!("-c statement_timeout={server_side} -c lock_timeout={server_side}"));
+        // Added to any options the URL gives (a search_path, say), not in their place.
+        let given = config.get_options().unwrap_or_default().to_owned();
+        config.options(format!("{given} -c statement_timeout={server_side} -c lock_timeout={server_side}").trim());
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size)

@@ -305,3 +305,36 @@ async fn an_account_deleted_during_member_add_never_becomes_a_member() {
         .get(0);
     assert_eq!(members, 1, "only ann");
 }
+
+#[tokio::test]
+async fn a_membership_added_during_account_deletion_is_ended_too() {
+    let app = spawn_app().await;
+    let (ann, mut ann_events) = app.user("ann").await;
+    let (bob, _bob_events) = app.user("bob").await;
+    let team = ann.group_create("Team", &[]).await.unwrap();
+    next_event(&mut ann_events).await; // group_added
+                                       // Hold bob's row so the deletion waits after locking his groups; add him to Team then.
+    let mut db = app.db.sql().await;
+    let tx = db.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM users WHERE login = 'bob' FOR UPDATE", &[]).await.unwrap();
+    let deleting = tokio::spawn(async move { bob.delete_account(&password("bob")).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tx.execute(
+        "INSERT INTO memberships (gid, user_id) SELECT $1, id FROM users WHERE login = 'bob'",
+        &[&(team.gid as i64)],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    deleting.await.unwrap().expect("the deletion starts over and succeeds");
+    let left: i64 = db
+        .query_one("SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.login = 'bob'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "no membership outlives the account");
+    assert_eq!(
+        next_event(&mut ann_events).await,
+        Event::MemberLeft { group: "Team".into(), gid: team.gid, login: "bob".into() }
+    );
+}

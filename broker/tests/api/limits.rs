@@ -252,3 +252,28 @@ async fn parallel_guesses_cannot_outrun_the_backoff() {
     }
     assert!(bad_credentials <= 5, "{bad_credentials} guesses were checked; at most 5 may be");
 }
+
+#[tokio::test]
+async fn many_successful_logins_at_once_are_never_limited() {
+    let app = spawn_app_with(|s| {
+        s.scrypt_log_n = 14;
+        s.scrypt_r = 8;
+    })
+    .await;
+    for i in 0..8 {
+        app.user(&format!("user{i}")).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (client, events) = app.client().await;
+        tasks.push(tokio::spawn(async move {
+            let login = format!("user{i}");
+            let result = client.login(&login, &password(&login)).await;
+            drop(events);
+            result.map(drop)
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().expect("a right password is never rate limited while nothing failed");
+    }
+}
