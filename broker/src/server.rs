@@ -1,12 +1,12 @@
 //! The broker's shared context, the accept loop and the background session sweeper.
 
 use crate::connection;
-use crate::error::BrokerError;
 use crate::hub::Hub;
 use crate::limits::{Backoff, PasswordKey, PerIp, Window};
 use crate::password::Hasher;
 use crate::settings::Settings;
 use crate::store::Store;
+use anyhow::Context;
 use joint_wire::message::EndReason;
 use joint_wire::{ErrorBody, ErrorCode};
 use std::net::{IpAddr, SocketAddr};
@@ -57,13 +57,14 @@ impl Broker {
         settings.validate().map_err(anyhow::Error::msg)?;
         let store =
             Store::new(&settings.database_url, settings.db_pool_size, Duration::from_millis(settings.db_timeout_ms))?;
-        let applied = store.migrate().await.map_err(|e| anyhow::anyhow!("{e}: {:#}", cause(&e)))?;
+        let applied = store.migrate().await.context("applying the database migrations")?;
         tracing::info!(applied, "database schema is up to date");
         let params = scrypt::Params::new(settings.scrypt_log_n, settings.scrypt_r, settings.scrypt_p, 32)
             .map_err(|e| anyhow::anyhow!("scrypt parameters: {e}"))?;
         let hasher = Hasher::new(params, settings.hash_concurrency(), settings.hash_queue)?;
         let backoff_max = Duration::from_millis(settings.login_backoff_max_ms);
-        let listener = TcpListener::bind(&settings.listen).await?;
+        let listener =
+            TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
         let ctx = Ctx {
             store,
             hub: Hub::default(),
@@ -135,10 +136,6 @@ impl Broker {
         }
         tracing::info!("broker stopped");
     }
-}
-
-fn cause(err: &BrokerError) -> String {
-    std::error::Error::source(err).map(|s| format!("{s:#}")).unwrap_or_default()
 }
 
 /// Keeps sessions of open connections fresh and ends sessions unused for the token lifetime.
