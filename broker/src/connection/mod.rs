@@ -9,7 +9,7 @@
 pub mod outbox;
 
 use crate::hub::ConnId;
-use crate::ops::{self, ConnState, Effect};
+use crate::ops::{self, ConnState, Effect, Outcome};
 use crate::server::Ctx;
 use bytes::{Bytes, BytesMut};
 use joint_wire::codec::{frame, FrameCodec, FrameError, Payload};
@@ -172,8 +172,11 @@ impl Handler {
                 // A withheld reply means the request failed as far as the client knows, so
                 // it must not be signed in by it; what it changed in the database is still
                 // told to whom it concerns.
-                let sent = self.send(Some(id), outcome.reply);
-                self.apply(outcome.effects.into_iter().filter(|e| sent || !matches!(e, Effect::SignIn(_))));
+                let Outcome { reply, effects, order } = outcome;
+                let sent = self.send(Some(id), reply);
+                self.apply(effects.into_iter().filter(|e| sent || !matches!(e, Effect::SignIn(_))));
+                // Only now may the next change of the same groups queue its events.
+                drop(order);
             }
             Err(err) => {
                 self.send(Some(id), encode_err(Some(id), &err.to_body()));

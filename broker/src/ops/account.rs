@@ -6,7 +6,7 @@ use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::names;
 use crate::server::Ctx;
-use crate::store::Account;
+use crate::store::{Account, Committed};
 use joint_wire::message::{EndReason, UserDetail, UserEntry, UserInfo, UserOk, UsersPage};
 
 /// The wire form of an account.
@@ -59,11 +59,11 @@ pub async fn delete_account(
     let check = PasswordCheck::begin(ctx, &me.account.login, conn.ip)?;
     let stored = ctx.store.password_of(me.account.id).await?;
     check.verify(password, stored).await?;
-    let deletion = ctx.store.delete_account(me.account.id, &me.account.login).await?;
+    let Committed { value: deletion, order } = ctx.store.delete_account(me.account.id, &me.account.login).await?;
     tracing::info!(login = %me.account.login, "account deleted");
     let mut effects: Vec<Effect> = deletion.changes.into_iter().map(Effect::Notify).collect();
     effects.push(Effect::EndSessions { tokens: deletion.tokens, reason: EndReason::AccountDeleted });
-    Ok(reply.with(&joint_wire::message::Empty {}, effects))
+    Ok(reply.with(&joint_wire::message::Empty {}, effects).in_order(order))
 }
 
 /// `users`: one page of accounts in login byte order.

@@ -5,7 +5,7 @@ use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::names;
 use crate::server::Ctx;
-use crate::store::GroupChange;
+use crate::store::{Committed, GroupChange};
 use joint_wire::message::{AddedOk, Empty, GroupOk, GroupsOk, MembersPage, RemovedOk, UserEntry};
 
 fn notify(changes: Vec<GroupChange>) -> Vec<Effect> {
@@ -28,16 +28,16 @@ pub async fn create(
 ) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
     let members = names::logins("members", &members)?;
-    let (group, changes) = ctx.store.group_create(me.account.id, &name, &members).await?;
+    let Committed { value: (group, changes), order } = ctx.store.group_create(me.account.id, &name, &members).await?;
     tracing::info!(gid = group.gid, "group created");
-    Ok(reply.with(&GroupOk { group }, notify(changes)))
+    Ok(reply.with(&GroupOk { group }, notify(changes)).in_order(order))
 }
 
 /// `group_delete`: deletes a group (admin only).
 pub async fn delete(ctx: &Ctx, reply: Reply, me: &Session, group: String) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
-    let change = ctx.store.group_delete(me.account.id, &name).await?;
-    Ok(reply.with(&Empty {}, notify(vec![change])))
+    let Committed { value: change, order } = ctx.store.group_delete(me.account.id, &name).await?;
+    Ok(reply.with(&Empty {}, notify(vec![change])).in_order(order))
 }
 
 /// `group_admin`: hands administration to another member.
@@ -50,8 +50,8 @@ pub async fn admin(
 ) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
     let login = names::login("login", &login)?;
-    let (group, changes) = ctx.store.group_admin(me.account.id, &name, &login).await?;
-    Ok(reply.with(&GroupOk { group }, notify(changes)))
+    let Committed { value: (group, changes), order } = ctx.store.group_admin(me.account.id, &name, &login).await?;
+    Ok(reply.with(&GroupOk { group }, notify(changes)).in_order(order))
 }
 
 /// `members`: one page of a group's members in login byte order.
@@ -82,8 +82,8 @@ pub async fn member_add(
 ) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
     let logins = names::logins("logins", &logins)?;
-    let change = ctx.store.member_add(me.account.id, &name, &logins).await?;
-    Ok(reply.with(&AddedOk { added: change.logins }, notify(change.changes)))
+    let Committed { value: change, order } = ctx.store.member_add(me.account.id, &name, &logins).await?;
+    Ok(reply.with(&AddedOk { added: change.logins }, notify(change.changes)).in_order(order))
 }
 
 /// `member_remove`: removes members (admin only).
@@ -96,13 +96,13 @@ pub async fn member_remove(
 ) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
     let logins = names::logins("logins", &logins)?;
-    let change = ctx.store.member_remove(me.account.id, &name, &logins).await?;
-    Ok(reply.with(&RemovedOk { removed: change.logins }, notify(change.changes)))
+    let Committed { value: change, order } = ctx.store.member_remove(me.account.id, &name, &logins).await?;
+    Ok(reply.with(&RemovedOk { removed: change.logins }, notify(change.changes)).in_order(order))
 }
 
 /// `leave`: the caller leaves a group.
 pub async fn leave(ctx: &Ctx, reply: Reply, me: &Session, group: String) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
-    let changes = ctx.store.leave(me.account.id, &me.account.login, &name).await?;
-    Ok(reply.with(&Empty {}, notify(changes)))
+    let Committed { value: changes, order } = ctx.store.leave(me.account.id, &me.account.login, &name).await?;
+    Ok(reply.with(&Empty {}, notify(changes)).in_order(order))
 }

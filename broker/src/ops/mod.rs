@@ -9,7 +9,7 @@ mod session;
 use crate::error::BrokerError;
 use crate::hub::{ConnId, Session};
 use crate::server::Ctx;
-use crate::store::GroupChange;
+use crate::store::{GroupChange, OrderGuard};
 use crate::token::TokenHash;
 use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Request};
 use joint_wire::ErrorCode;
@@ -60,6 +60,17 @@ pub struct Outcome {
     pub reply: Vec<u8>,
     /// What to do once the reply is queued.
     pub effects: Vec<Effect>,
+    /// Keeps the effects in commit order among changes of the same groups; dropped once
+    /// they are applied.
+    pub order: Option<OrderGuard>,
+}
+
+impl Outcome {
+    /// Holds `order` until this outcome's effects are applied.
+    pub fn in_order(mut self, order: OrderGuard) -> Outcome {
+        self.order = Some(order);
+        self
+    }
 }
 
 /// Builds outcomes for one request id.
@@ -73,7 +84,7 @@ impl Reply {
 
     /// An outcome with a reply and effects.
     pub fn with<T: Serialize>(&self, body: &T, effects: Vec<Effect>) -> Outcome {
-        Outcome { reply: encode_ok(self.0, body), effects }
+        Outcome { reply: encode_ok(self.0, body), effects, order: None }
     }
 
     /// Encodes a page of items, dropping items from the end until the reply fits in
@@ -89,7 +100,7 @@ impl Reply {
         loop {
             let reply = encode_ok(self.0, &make(items.clone(), more));
             if reply.len() <= max_frame || items.len() <= 1 {
-                return Outcome { reply, effects: Vec::new() };
+                return Outcome { reply, effects: Vec::new(), order: None };
             }
             let keep = items.len() * max_frame / reply.len();
             items.truncate(keep.clamp(1, items.len() - 1));

@@ -1,7 +1,7 @@
 //! Accounts and sessions.
 
 use super::groups::{groups_of, leave_everything, GroupChange, ALL};
-use super::{db_error, Account, Store, UserId};
+use super::{db_error, Account, Committed, Store, UserId};
 use crate::error::BrokerError;
 use crate::token::TokenHash;
 use joint_wire::message::Group;
@@ -262,14 +262,14 @@ impl Store {
 
     /// Deletes an account: sessions end, memberships end (administered groups pass on or are
     /// deleted), the login is retired and past messages stay.
-    pub async fn delete_account(&self, user: UserId, login: &str) -> Result<AccountDeletion, BrokerError> {
+    pub async fn delete_account(&self, user: UserId, login: &str) -> Result<Committed<AccountDeletion>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
             for _ in 0..DELETE_ATTEMPTS {
                 let tx = client.transaction().await.map_err(db_error)?;
                 // Groups first, then the account, the order every group change takes (it
                 // locks its group, then the accounts it names): no deadlock between the two.
-                let changes = leave_everything(&tx, user, login).await?;
+                let (changes, gids) = leave_everything(&tx, user, login).await?;
                 tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user]).await.map_err(db_error)?;
                 // A membership added after the groups were locked and before the account
                 // was: locking its group now, while holding the account, could deadlock with
@@ -291,8 +291,7 @@ impl Store {
                 tx.execute("UPDATE users SET password = NULL, deleted_at = now() WHERE id = $1", &[&user])
                     .await
                     .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                return Ok(AccountDeletion { tokens: hashes(&rows), changes });
+                return self.commit(tx, gids, AccountDeletion { tokens: hashes(&rows), changes }).await;
             }
             Err(BrokerError::Unavailable(anyhow::anyhow!("memberships kept changing during account deletion")))
         })

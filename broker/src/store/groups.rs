@@ -4,7 +4,7 @@
 //! with publishes. Each change returns the events it causes; the caller sends them after
 //! the reply.
 
-use super::{db_error, Store, UserId};
+use super::{db_error, Committed, Store, UserId};
 use crate::error::BrokerError;
 use deadpool_postgres::GenericClient;
 use joint_wire::message::{Event, Group, GroupEvent, RemovedReason};
@@ -238,11 +238,12 @@ pub(crate) async fn delete_group(db: &impl GenericClient, group: &GroupRow) -> R
 
 /// Ends `user`'s membership in every group but `all`, passing on or deleting the groups they
 /// administered (account deletion, CONTRACT.md §6).
+/// Returns the events and the gids of the groups it locked.
 pub(crate) async fn leave_everything(
     db: &impl GenericClient,
     user: UserId,
     login: &str,
-) -> Result<Vec<GroupChange>, BrokerError> {
+) -> Result<(Vec<GroupChange>, Vec<i64>), BrokerError> {
     let rows = db
         .query(
             "SELECT g.gid, g.name, g.admin_id, g.last_seq FROM groups g JOIN memberships m ON m.gid = g.gid
@@ -252,6 +253,7 @@ pub(crate) async fn leave_everything(
         .await
         .map_err(db_error)?;
     let mut changes = Vec::new();
+    let gids: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
     for row in rows {
         let group = GroupRow { gid: row.get(0), name: row.get(1), admin_id: row.get(2), last_seq: row.get(3) };
         let deleted = db
@@ -293,7 +295,7 @@ pub(crate) async fn leave_everything(
             });
         }
     }
-    Ok(changes)
+    Ok((changes, gids))
 }
 
 impl Store {
@@ -312,7 +314,7 @@ impl Store {
         caller: UserId,
         name: &str,
         members: &[String],
-    ) -> Result<(Group, Vec<GroupChange>), BrokerError> {
+    ) -> Result<Committed<(Group, Vec<GroupChange>)>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
@@ -342,21 +344,19 @@ impl Store {
             add_members(&tx, gid, &ids, 0).await?;
             let group = group_for(&tx, gid, caller).await?;
             let changes = group_event_for_members(&tx, gid, &ids, Event::GroupAdded).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok((group, changes))
+            self.commit(tx, [gid], (group, changes)).await
         })
         .await
     }
 
     /// Deletes a group (admin only).
-    pub async fn group_delete(&self, caller: UserId, name: &str) -> Result<GroupChange, BrokerError> {
+    pub async fn group_delete(&self, caller: UserId, name: &str) -> Result<Committed<GroupChange>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
             let group = lock_as_admin(&tx, name, caller).await?;
             let change = delete_group(&tx, &group).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok(change)
+            self.commit(tx, [group.gid], change).await
         })
         .await
     }
@@ -367,7 +367,7 @@ impl Store {
         caller: UserId,
         name: &str,
         login: &str,
-    ) -> Result<(Group, Vec<GroupChange>), BrokerError> {
+    ) -> Result<Committed<(Group, Vec<GroupChange>)>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
@@ -394,8 +394,7 @@ impl Store {
                 changes = group_event_for_members(&tx, group.gid, &members, Event::GroupUpdated).await?;
             }
             let updated = group_for(&tx, group.gid, caller).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok((updated, changes))
+            self.commit(tx, [group.gid], (updated, changes)).await
         })
         .await
     }
@@ -437,7 +436,7 @@ impl Store {
         caller: UserId,
         name: &str,
         logins: &[String],
-    ) -> Result<MembershipChange, BrokerError> {
+    ) -> Result<Committed<MembershipChange>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
@@ -459,8 +458,8 @@ impl Store {
                 })
                 .collect();
             changes.extend(group_event_for_members(&tx, group.gid, &new_ids, Event::GroupAdded).await?);
-            tx.commit().await.map_err(db_error)?;
-            Ok(MembershipChange { logins: new.into_iter().map(|(_, l)| l).collect(), changes })
+            let change = MembershipChange { logins: new.into_iter().map(|(_, l)| l).collect(), changes };
+            self.commit(tx, [group.gid], change).await
         })
         .await
     }
@@ -471,7 +470,7 @@ impl Store {
         caller: UserId,
         name: &str,
         logins: &[String],
-    ) -> Result<MembershipChange, BrokerError> {
+    ) -> Result<Committed<MembershipChange>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
@@ -508,14 +507,19 @@ impl Store {
                     event: Event::MemberLeft { group: group.name.clone(), gid: group.gid as u64, login: login.clone() },
                 });
             }
-            tx.commit().await.map_err(db_error)?;
-            Ok(MembershipChange { logins: gone.into_iter().map(|(_, l)| l).collect(), changes })
+            let change = MembershipChange { logins: gone.into_iter().map(|(_, l)| l).collect(), changes };
+            self.commit(tx, [group.gid], change).await
         })
         .await
     }
 
     /// Leaves a group (not its admin, not `all`).
-    pub async fn leave(&self, caller: UserId, login: &str, name: &str) -> Result<Vec<GroupChange>, BrokerError> {
+    pub async fn leave(
+        &self,
+        caller: UserId,
+        login: &str,
+        name: &str,
+    ) -> Result<Committed<Vec<GroupChange>>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
@@ -532,8 +536,8 @@ impl Store {
                 .await
                 .map_err(db_error)?;
             let remaining = member_ids(&tx, group.gid).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok(vec![
+            let gid = group.gid;
+            let changes = vec![
                 GroupChange {
                     to: vec![caller],
                     event: Event::GroupRemoved {
@@ -546,7 +550,8 @@ impl Store {
                     to: remaining,
                     event: Event::MemberLeft { group: group.name, gid: group.gid as u64, login: login.to_owned() },
                 },
-            ])
+            ];
+            self.commit(tx, [gid], changes).await
         })
         .await
     }

@@ -5,13 +5,16 @@
 mod accounts;
 mod groups;
 pub mod migrate;
+mod order;
 
 pub use accounts::{AccountDeletion, Credentials};
 pub use groups::{GroupChange, MembershipChange};
+pub use order::OrderGuard;
 
 use crate::error::BrokerError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
@@ -35,6 +38,17 @@ pub struct Account {
 pub struct Store {
     pool: Pool,
     timeout: Duration,
+    order: Arc<order::CommitOrder>,
+}
+
+/// A committed change and the guard that keeps its events in commit order: send them,
+/// then drop the guard.
+#[derive(Debug)]
+pub struct Committed<T> {
+    /// What the change produced (its reply's content and its events).
+    pub value: T,
+    /// Held until the events are queued.
+    pub order: OrderGuard,
 }
 
 impl Store {
@@ -60,7 +74,7 @@ impl Store {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| BrokerError::Internal(anyhow::Error::new(e).context("building the pool")))?;
-        Ok(Store { pool, timeout })
+        Ok(Store { pool, timeout, order: Arc::default() })
     }
 
     /// Applies pending migrations; called once at start.
@@ -74,6 +88,19 @@ impl Store {
             .get()
             .await
             .map_err(|e| BrokerError::Unavailable(anyhow::Error::new(e).context("getting a connection")))
+    }
+
+    /// Commits a change after taking its groups' gates, so that its events, sent while the
+    /// returned guard lives, come after those of every change committed before it.
+    async fn commit<T>(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+        gids: impl IntoIterator<Item = i64>,
+        value: T,
+    ) -> Result<Committed<T>, BrokerError> {
+        let order = self.order.enter(gids).await;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Committed { value, order })
     }
 
     /// Runs one store operation within the timeout.
