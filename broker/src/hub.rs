@@ -116,6 +116,17 @@ impl Hub {
         }
     }
 
+    /// Sends an event to every connection of `user` but `except`.
+    pub fn send_except(&self, user: UserId, except: ConnId, event: &Event) {
+        let frame = event_frame(event);
+        let state = self.state();
+        for id in state.by_user.get(&user).into_iter().flatten().filter(|id| **id != except) {
+            if let Some(conn) = state.conns.get(id) {
+                conn.outbox.push_event(frame.clone());
+            }
+        }
+    }
+
     /// Signs out every connection holding one of `tokens` and tells it why.
     pub fn end_sessions(&self, tokens: &[TokenHash], reason: EndReason) {
         if tokens.is_empty() {

@@ -3,6 +3,7 @@
 //!
 //! Start at [`server::Broker`]; ARCHITECTURE.md walks the path of a request.
 
+pub mod committer;
 pub mod connection;
 pub mod error;
 pub mod hub;

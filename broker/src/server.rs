@@ -1,5 +1,6 @@
 //! The broker's shared context, the accept loop and the background session sweeper.
 
+use crate::committer::Committer;
 use crate::connection;
 use crate::hub::Hub;
 use crate::limits::{Backoff, PasswordKey, PerIp, Window};
@@ -30,6 +31,8 @@ pub struct Ctx {
     pub hub: Hub,
     /// Password hashing behind its concurrency cap.
     pub hasher: Hasher,
+    /// The one writer of messages.
+    pub committer: Committer,
     /// Backoff after failed password checks, per (login, IP) and per IP.
     pub password_failures: Backoff<PasswordKey>,
     /// Backoff after failed `auth`, per IP.
@@ -66,6 +69,7 @@ impl Broker {
         let listener =
             TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
         let ctx = Ctx {
+            committer: Committer::start(store.clone()),
             store,
             hub: Hub::default(),
             hasher,

@@ -8,8 +8,8 @@
 use crate::codec::{from_value, FrameCodec, Payload, DEFAULT_MAX_FRAME};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::message::{
-    AddedOk, Empty, Event, Group, GroupOk, GroupsOk, HelloOk, Incoming, MembersPage, RemovedOk, Request, SessionOk,
-    UserDetail, UserInfo, UserOk, UsersPage,
+    AddedOk, Empty, Event, Group, GroupOk, GroupsOk, HelloOk, HistoryOk, Incoming, MarkReadOk, MembersPage, PublishOk,
+    RemovedOk, Request, SessionOk, UserDetail, UserInfo, UserOk, UsersPage,
 };
 use crate::PROTOCOL_VERSION;
 use bytes::Bytes;
@@ -301,10 +301,50 @@ impl Client {
         self.call::<Empty>(Request::Leave { group: group.into() }).await.map(drop)
     }
 
+    /// Publishes a message with a fresh random cid; see [`Client::publish_with_cid`].
+    pub async fn publish(&self, group: &str, body: &str) -> Result<PublishOk, ClientError> {
+        self.publish_with_cid(group, body, &new_cid()).await
+    }
+
+    /// Publishes a message. The answer means the message is committed. After
+    /// [`ClientError::Disconnected`] or `unavailable` the outcome is unknown: publish again
+    /// with the same `cid`, and the broker stores it once and answers with its first seq.
+    pub async fn publish_with_cid(&self, group: &str, body: &str, cid: &str) -> Result<PublishOk, ClientError> {
+        self.call(Request::Publish { group: group.into(), body: body.into(), cid: Some(cid.into()) }).await
+    }
+
+    /// One page of a group's messages (see [`Request::History`] for the arguments).
+    pub async fn history(
+        &self,
+        group: &str,
+        gid: Option<u64>,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: Option<u64>,
+    ) -> Result<HistoryOk, ClientError> {
+        self.call(Request::History { group: group.into(), gid, before, after, limit }).await
+    }
+
+    /// Moves the read marker of a group forward; returns the marker after the call.
+    pub async fn mark_read(&self, group: &str, seq: u64) -> Result<u64, ClientError> {
+        Ok(self.call::<MarkReadOk>(Request::MarkRead { group: group.into(), seq }).await?.read_seq)
+    }
+
     /// Checks that the broker answers.
     pub async fn ping(&self) -> Result<(), ClientError> {
         self.call::<Empty>(Request::Ping).await.map(drop)
     }
+}
+
+/// A cid no other publish of this client uses: 16 random bytes in hex.
+fn new_cid() -> String {
+    let mut bytes = [0u8; 16];
+    // Without the OS's randomness fall back to the clock: still unique for this client.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Connects to the first reachable address and says `hello`.

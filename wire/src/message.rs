@@ -49,13 +49,19 @@ pub enum Op {
     MemberRemove,
     /// Takes the caller out of a group (not its admin, not `all`).
     Leave,
+    /// Stores a message in a group; answered once it is committed, with its seq.
+    Publish,
+    /// Reads one page of a group's stored messages.
+    History,
+    /// Moves the caller's read marker of a group forward.
+    MarkRead,
     /// Does nothing and never fails: the keep-alive, allowed on anonymous connections too.
     Ping,
 }
 
 impl Op {
     /// All operations, for tables and tests.
-    pub const ALL: [Op; 20] = [
+    pub const ALL: [Op; 23] = [
         Op::Hello,
         Op::Register,
         Op::Login,
@@ -75,6 +81,9 @@ impl Op {
         Op::MemberAdd,
         Op::MemberRemove,
         Op::Leave,
+        Op::Publish,
+        Op::History,
+        Op::MarkRead,
         Op::Ping,
     ];
 
@@ -100,6 +109,9 @@ impl Op {
             Op::MemberAdd => "member_add",
             Op::MemberRemove => "member_remove",
             Op::Leave => "leave",
+            Op::Publish => "publish",
+            Op::History => "history",
+            Op::MarkRead => "mark_read",
             Op::Ping => "ping",
         }
     }
@@ -237,6 +249,36 @@ pub enum Request {
         /// The name of the group to leave.
         group: String,
     },
+    /// `publish`: stores a message.
+    Publish {
+        /// The group's name.
+        group: String,
+        /// The text, 1 byte to `max_body` bytes of UTF-8 without U+0000.
+        body: String,
+        /// The client's id for this message, 1–64 bytes: a retry with the same cid is
+        /// stored once and answered with the first seq and `at`.
+        cid: Option<String>,
+    },
+    /// `history`: one page of stored messages, ascending by seq.
+    History {
+        /// The group's name.
+        group: String,
+        /// The group's gid, to refuse a group deleted and re-created under the same name.
+        gid: Option<u64>,
+        /// Only messages with a smaller seq.
+        before: Option<u64>,
+        /// Only messages with a larger seq.
+        after: Option<u64>,
+        /// At most this many (1–1000, default 50; above 1000 is clamped).
+        limit: Option<u64>,
+    },
+    /// `mark_read`: the caller has read the group up to `seq`.
+    MarkRead {
+        /// The group's name.
+        group: String,
+        /// The last seq read; clamped to the group's `last_seq`.
+        seq: u64,
+    },
     /// `ping`: the keep-alive.
     Ping,
 }
@@ -372,6 +414,17 @@ impl Request {
             Op::MemberAdd => Request::MemberAdd { group: a.string("group")?, logins: a.strings("logins")? },
             Op::MemberRemove => Request::MemberRemove { group: a.string("group")?, logins: a.strings("logins")? },
             Op::Leave => Request::Leave { group: a.string("group")? },
+            Op::Publish => {
+                Request::Publish { group: a.string("group")?, body: a.string("body")?, cid: a.opt_string("cid")? }
+            }
+            Op::History => Request::History {
+                group: a.string("group")?,
+                gid: a.opt_u64("gid")?,
+                before: a.opt_u64("before")?,
+                after: a.opt_u64("after")?,
+                limit: a.opt_u64("limit")?,
+            },
+            Op::MarkRead => Request::MarkRead { group: a.string("group")?, seq: a.u64("seq")? },
             Op::Ping => Request::Ping,
         })
     }
@@ -398,6 +451,9 @@ impl Request {
             Request::MemberAdd { .. } => Op::MemberAdd,
             Request::MemberRemove { .. } => Op::MemberRemove,
             Request::Leave { .. } => Op::Leave,
+            Request::Publish { .. } => Op::Publish,
+            Request::History { .. } => Op::History,
+            Request::MarkRead { .. } => Op::MarkRead,
             Request::Ping => Op::Ping,
         }
     }
@@ -460,6 +516,22 @@ impl Request {
             Request::MemberAdd { group, logins } | Request::MemberRemove { group, logins } => {
                 opt("group", Some(s(group)));
                 opt("logins", Some(list(logins)));
+            }
+            Request::Publish { group, body, cid } => {
+                opt("group", Some(s(group)));
+                opt("body", Some(s(body)));
+                opt("cid", cid.as_deref().map(s));
+            }
+            Request::History { group, gid, before, after, limit } => {
+                opt("group", Some(s(group)));
+                opt("gid", gid.map(Value::from));
+                opt("before", before.map(Value::from));
+                opt("after", after.map(Value::from));
+                opt("limit", limit.map(Value::from));
+            }
+            Request::MarkRead { group, seq } => {
+                opt("group", Some(s(group)));
+                opt("seq", Some(Value::from(*seq)));
             }
             Request::Logout | Request::Me | Request::Groups | Request::Ping => {}
         }
@@ -611,6 +683,52 @@ pub struct AddedOk {
 pub struct RemovedOk {
     /// The logins that stopped being members.
     pub removed: Vec<String>,
+}
+
+/// A stored message (CONTRACT.md §7), as `history` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The group's name.
+    pub group: String,
+    /// The group's gid.
+    pub gid: u64,
+    /// Its place in the group's order: 1, 2, 3, … without gap.
+    pub seq: u64,
+    /// The sender's login.
+    pub from: String,
+    /// The sender's display name when the message was published.
+    pub name: String,
+    /// The text, byte-exact.
+    pub body: String,
+    /// When the database stored it, in milliseconds since the Unix epoch (UTC).
+    pub at: u64,
+}
+
+/// `publish`: where the committed message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PublishOk {
+    /// The message's seq in its group.
+    pub seq: u64,
+    /// When it was stored, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// `history`: one page of messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryOk {
+    /// The messages, ascending by seq.
+    pub messages: Vec<Message>,
+    /// Whether the requested range holds messages this page left out.
+    pub more: bool,
+    /// The group's latest seq.
+    pub last_seq: u64,
+}
+
+/// `mark_read`: the caller's read marker after the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkReadOk {
+    /// The read marker; it never moves back.
+    pub read_seq: u64,
 }
 
 /// An empty reply, `{}`.
@@ -857,6 +975,9 @@ mod tests {
             Request::MemberAdd { group: "g".into(), logins: vec!["a".into(), "b".into()] },
             Request::MemberRemove { group: "g".into(), logins: vec!["a".into()] },
             Request::Leave { group: "g".into() },
+            Request::Publish { group: "g".into(), body: "héllo\n".into(), cid: Some("c-1".into()) },
+            Request::History { group: "g".into(), gid: Some(2), before: Some(9), after: None, limit: Some(10) },
+            Request::MarkRead { group: "g".into(), seq: 7 },
             Request::Ping,
         ];
         let ops: Vec<Op> = samples.iter().map(Request::op).collect();

@@ -171,6 +171,9 @@ fn request() -> impl Strategy<Value = Request> {
             Op::MemberAdd => Request::MemberAdd { group: a, logins: list },
             Op::MemberRemove => Request::MemberRemove { group: a, logins: list },
             Op::Leave => Request::Leave { group: a },
+            Op::Publish => Request::Publish { group: a, body: b, cid: oa },
+            Op::History => Request::History { group: a, gid: limit, before: limit.map(|l| l / 2), after: None, limit },
+            Op::MarkRead => Request::MarkRead { group: a, seq: n },
             Op::Ping => Request::Ping,
         })
 }

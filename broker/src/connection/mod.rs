@@ -206,6 +206,7 @@ impl Handler {
             match effect {
                 Effect::SignIn(session) => hub.sign_in(self.id, session),
                 Effect::Notify(change) => hub.send(&change.to, &change.event),
+                Effect::NotifyOtherConnections { user, except, event } => hub.send_except(user, except, &event),
                 Effect::EndSessions { tokens, reason } => hub.end_sessions(&tokens, reason),
             }
         }

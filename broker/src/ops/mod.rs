@@ -4,14 +4,15 @@
 
 mod account;
 mod groups;
+mod messages;
 mod session;
 
 use crate::error::BrokerError;
 use crate::hub::{ConnId, Session};
 use crate::server::Ctx;
-use crate::store::{GroupChange, OrderGuard};
+use crate::store::{GroupChange, OrderGuard, UserId};
 use crate::token::TokenHash;
-use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Request};
+use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Event, Request};
 use joint_wire::ErrorCode;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -44,6 +45,15 @@ pub enum Effect {
     SignIn(Session),
     /// An event for some users' connections.
     Notify(GroupChange),
+    /// An event for a user's connections other than the requesting one.
+    NotifyOtherConnections {
+        /// The user.
+        user: UserId,
+        /// The requesting connection, which learnt it from the reply.
+        except: ConnId,
+        /// The event.
+        event: Event,
+    },
     /// These sessions died: their connections get `session_ended` and become anonymous.
     EndSessions {
         /// The hashes of the dead tokens.
@@ -77,6 +87,11 @@ impl Outcome {
 pub(crate) struct Reply(u64);
 
 impl Reply {
+    /// The request's id.
+    pub fn id(&self) -> u64 {
+        self.0
+    }
+
     /// An outcome with a reply and no effects.
     pub fn ok<T: Serialize>(&self, body: &T) -> Outcome {
         self.with(body, Vec::new())
@@ -161,6 +176,11 @@ pub async fn dispatch(ctx: &Ctx, conn: &mut ConnState, envelope: Envelope) -> Re
         Request::MemberAdd { group, logins } => groups::member_add(ctx, reply, &me, group, logins).await,
         Request::MemberRemove { group, logins } => groups::member_remove(ctx, reply, &me, group, logins).await,
         Request::Leave { group } => groups::leave(ctx, reply, &me, group).await,
+        Request::Publish { group, body, cid } => messages::publish(ctx, reply, &me, group, body, cid).await,
+        Request::History { group, gid, before, after, limit } => {
+            messages::history(ctx, reply, &me, group, gid, (before, after, limit)).await
+        }
+        Request::MarkRead { group, seq } => messages::mark_read(ctx, reply, &me, conn.id, group, seq).await,
         Request::Register { .. } | Request::Login { .. } | Request::Auth { .. } => {
             Err(BrokerError::Internal(anyhow::anyhow!("sign-in request reached the signed-in dispatch")))
         }

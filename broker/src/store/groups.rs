@@ -137,6 +137,11 @@ enum Lock {
     Share,
 }
 
+/// Finds a live group for a read that must not see a change half-way.
+pub(crate) async fn find_group_shared(db: &impl GenericClient, name: &str) -> Result<GroupRow, BrokerError> {
+    find_group(db, name, Lock::Share).await
+}
+
 async fn lock_group(db: &impl GenericClient, name: &str) -> Result<GroupRow, BrokerError> {
     find_group(db, name, Lock::Update).await
 }
@@ -146,7 +151,7 @@ pub(crate) async fn member_ids(db: &impl GenericClient, gid: i64) -> Result<Vec<
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-async fn require_member(db: &impl GenericClient, group: &GroupRow, user: UserId) -> Result<(), BrokerError> {
+pub(crate) async fn require_member(db: &impl GenericClient, group: &GroupRow, user: UserId) -> Result<(), BrokerError> {
     let found = db
         .query_opt("SELECT 1 FROM memberships WHERE gid = $1 AND user_id = $2", &[&group.gid, &user])
         .await
@@ -410,7 +415,7 @@ impl Store {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let group = find_group(&tx, name, Lock::Share).await?;
+            let group = find_group_shared(&tx, name).await?;
             require_member(&tx, &group, caller).await?;
             let rows = tx
                 .query(

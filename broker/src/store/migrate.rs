@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../sql/0001_users_and_sessions.sql"),
     },
     Migration { version: 2, name: "0002_groups.sql", sql: include_str!("../../../sql/0002_groups.sql") },
+    Migration { version: 3, name: "0003_messages.sql", sql: include_str!("../../../sql/0003_messages.sql") },
 ];
 
 /// An arbitrary constant naming Joint's migration lock.

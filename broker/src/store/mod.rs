@@ -4,11 +4,13 @@
 
 mod accounts;
 mod groups;
+mod messages;
 pub mod migrate;
 mod order;
 
 pub use accounts::{AccountDeletion, Credentials};
 pub use groups::{GroupChange, MembershipChange};
+pub use messages::{NewMessage, Page, Publication, ReadMarker, Window};
 pub use order::OrderGuard;
 
 use crate::error::BrokerError;

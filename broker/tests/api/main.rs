@@ -8,6 +8,7 @@ mod client;
 mod error_codes;
 mod groups;
 mod limits;
+mod messages;
 mod names;
 mod resilience;
 mod session_life;

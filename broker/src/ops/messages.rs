@@ -1,0 +1,118 @@
+//! publish, history and mark_read.
+
+use super::{Effect, Outcome, Reply};
+use crate::error::BrokerError;
+use crate::hub::Session;
+use crate::names;
+use crate::server::Ctx;
+use crate::store::{NewMessage, Window};
+use joint_wire::message::{encode_ok, invalid, Event, HistoryOk, MarkReadOk, Message};
+use joint_wire::{ErrorBody, ErrorCode};
+
+/// Longest cid, in bytes.
+const MAX_CID_BYTES: usize = 64;
+
+/// A client's u64 as a database bigint: values past i64::MAX mean "past everything".
+fn bigint(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// `publish`: commits a message and answers with its seq and `at`.
+pub async fn publish(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    group: String,
+    body: String,
+    cid: Option<String>,
+) -> Result<Outcome, BrokerError> {
+    let group = names::group_name("group", &group)?;
+    if body.is_empty() {
+        return Err(invalid("body", "must not be empty").into());
+    }
+    if body.contains('\0') {
+        return Err(invalid("body", "must not contain U+0000").into());
+    }
+    if body.len() > ctx.settings.max_body {
+        let msg = format!("the body is longer than the limit of {} bytes", ctx.settings.max_body);
+        return Err(ErrorBody::new(ErrorCode::BodyTooLarge, msg).with_field("body").into());
+    }
+    if let Some(cid) = &cid {
+        if cid.is_empty() || cid.len() > MAX_CID_BYTES {
+            return Err(invalid("cid", "must be 1 to 64 bytes long").into());
+        }
+        if cid.contains('\0') {
+            return Err(invalid("cid", "must not contain U+0000").into());
+        }
+    }
+    let ack = ctx.committer.publish(NewMessage { group, sender: me.account.id, cid, body }).await?;
+    Ok(reply.ok(&ack))
+}
+
+/// `history`: one page of messages, as many whole ones as fit in `max_frame`.
+pub async fn history(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    group: String,
+    gid: Option<u64>,
+    window: (Option<u64>, Option<u64>, Option<u64>),
+) -> Result<Outcome, BrokerError> {
+    let (before, after, limit) = window;
+    let group = names::group_name("group", &group)?;
+    let limit = super::page_limit(limit, 50, 1000)?;
+    let window = Window { before: before.map(bigint), after: after.map(bigint), limit };
+    let page = ctx.store.history(me.account.id, &group, gid.map(bigint), window).await?;
+    Ok(fit_page(reply, ctx.settings.max_frame, page.messages, page.more, page.last_seq, after.is_some()))
+}
+
+/// Encodes a history page, dropping messages until it fits in `max_frame` (at least one
+/// stays): the newest when the page was asked with `after`, the oldest otherwise, so that
+/// paging on (`after` = last seq, or `before` = first seq) continues where it stopped.
+fn fit_page(
+    reply: Reply,
+    max_frame: usize,
+    mut messages: Vec<Message>,
+    more: bool,
+    last_seq: u64,
+    keep_oldest: bool,
+) -> Outcome {
+    let mut more = more;
+    loop {
+        let body = HistoryOk { messages, more, last_seq };
+        let encoded = encode_ok(reply.id(), &body);
+        if encoded.len() <= max_frame || body.messages.len() <= 1 {
+            return Outcome { reply: encoded, effects: Vec::new(), order: None };
+        }
+        messages = body.messages;
+        let keep = (messages.len() * max_frame / encoded.len()).clamp(1, messages.len() - 1);
+        if keep_oldest {
+            messages.truncate(keep);
+        } else {
+            messages.drain(..messages.len() - keep);
+        }
+        more = true;
+    }
+}
+
+/// `mark_read`: moves the caller's read marker forward; the user's other connections get
+/// `read` when it moved.
+pub async fn mark_read(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    conn: u64,
+    group: String,
+    seq: u64,
+) -> Result<Outcome, BrokerError> {
+    let group = names::group_name("group", &group)?;
+    let marker = ctx.store.mark_read(me.account.id, &group, bigint(seq)).await?;
+    let read_seq = marker.read_seq as u64;
+    let effects = if marker.moved {
+        let event = Event::Read { group, gid: marker.gid as u64, read_seq };
+        vec![Effect::NotifyOtherConnections { user: me.account.id, except: conn, event }]
+    } else {
+        Vec::new()
+    };
+    Ok(reply.with(&MarkReadOk { read_seq }, effects))
+}

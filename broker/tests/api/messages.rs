@@ -1,0 +1,259 @@
+//! publish, history and mark_read: committed acks, one gapless order per group, a cid
+//! stored once, group commit, history pages and read markers.
+
+use crate::helpers::*;
+use joint_wire::message::Event;
+use joint_wire::{ClientError, ErrorCode};
+use std::collections::HashSet;
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn published_messages_are_acked_with_gapless_seqs_and_read_back_exactly() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    app.user("bob").await;
+    let team = ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    let first = ann.publish("Team", "hello").await.unwrap();
+    let second = ann.publish("Team", "line one\nline two\t\u{1}").await.unwrap();
+    let (bob, _e2) = app.login("bob").await;
+    let third = bob.publish("Team", "Привет 👋").await.unwrap();
+    assert_eq!((first.seq, second.seq, third.seq), (1, 2, 3));
+    ann.set_name("Ann Renamed").await.unwrap();
+
+    let page = bob.history("Team", None, None, None, None).await.unwrap();
+    assert_eq!(page.last_seq, 3);
+    assert!(!page.more);
+    let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    let m = &page.messages[1];
+    assert_eq!((m.group.as_str(), m.gid, m.from.as_str()), ("Team", team.gid, "ann"));
+    assert_eq!(m.body, "line one\nline two\t\u{1}", "bodies come back byte-exact");
+    assert_eq!(m.name, "ANN", "the name at publish time");
+    assert_eq!(m.at, second.at, "at is stored once: ack and history agree");
+    assert_eq!(page.messages[2].body, "Привет 👋");
+    let groups = ann.groups().await.unwrap();
+    assert_eq!(groups.iter().find(|g| g.name == "Team").unwrap().last_seq, 3);
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_cid_is_stored_once() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    let first = ann.publish_with_cid("Team", "original", "cid-1").await.unwrap();
+    let again = ann.publish_with_cid("Team", "a different body", "cid-1").await.unwrap();
+    assert_eq!(again, first, "the first seq and at");
+    let next = ann.publish_with_cid("Team", "next", "cid-2").await.unwrap();
+    assert_eq!(next.seq, 2, "a duplicate consumes no seq");
+
+    // Concurrent duplicates all get the first seq.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (client, events) = app.login("ann").await;
+        tasks.push(tokio::spawn(async move {
+            let ack = client.publish_with_cid("Team", "burst", "cid-3").await;
+            drop(events);
+            ack.unwrap()
+        }));
+    }
+    let mut acks = HashSet::new();
+    for task in tasks {
+        acks.insert(task.await.unwrap());
+    }
+    assert_eq!(acks.len(), 1, "one seq for all of them: {acks:?}");
+    let page = ann.history("Team", None, None, None, None).await.unwrap();
+    assert_eq!(page.messages.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["original", "next", "burst"]);
+    // The same cid from another sender is another message.
+    app.user("bob").await;
+    ann.member_add("Team", &strings(&["bob"])).await.unwrap();
+    let (bob, _e) = app.login("bob").await;
+    assert_eq!(bob.publish_with_cid("Team", "bob's", "cid-1").await.unwrap().seq, 4);
+}
+
+#[tokio::test]
+async fn concurrent_publishers_get_one_gapless_order_in_few_commits() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    let logins: Vec<String> = (0..8).map(|i| format!("pub{i}")).collect();
+    for login in &logins {
+        app.user(login).await;
+    }
+    ann.group_create("Busy", &logins).await.unwrap();
+    let db = app.db.sql().await;
+    let commits = |db: tokio_postgres::Client, name: String| async move {
+        // Statistics reach the view within about a second.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let row = db.query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = $1", &[&name]).await.unwrap();
+        (db, row.get::<_, i64>(0))
+    };
+    let (db, before) = commits(db, app.db.name.clone()).await;
+    let mut tasks = Vec::new();
+    for (i, login) in logins.iter().enumerate() {
+        let (client, events) = app.login(login).await;
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for n in 0..125 {
+                seqs.push(client.publish("Busy", &format!("{i}:{n}")).await.unwrap().seq);
+            }
+            drop(events);
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let seqs = task.await.unwrap();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "one publisher's messages keep its order");
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=1000).collect::<Vec<u64>>(), "seq 1..1000 without gap or duplicate");
+    let (_db, after) = commits(db, app.db.name.clone()).await;
+    // 1,000 publishes from 8 connections; the logins, the sleeps' reads and the batches
+    // are all the transactions there are.
+    assert!(after - before < 500, "{} transactions for 1,000 publishes: commits are not batched", after - before);
+    let page = ann.history("Busy", None, None, Some(1), Some(1000)).await.unwrap();
+    assert_eq!(page.messages.len(), 999);
+}
+
+#[tokio::test]
+async fn publish_refusals() {
+    let app = spawn_app_with(|s| s.max_body = 1000).await;
+    let (ann, _e) = app.user("ann").await;
+    let (bob, _e2) = app.user("bob").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    let code_field = |r: Result<joint_wire::message::PublishOk, ClientError>| match r {
+        Err(ClientError::Broker(b)) => (b.code, b.field),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(code(bob.publish("Team", "hi").await), ErrorCode::NotMember);
+    assert_eq!(code(ann.publish("Nowhere", "hi").await), ErrorCode::NoSuchGroup);
+    assert_eq!(
+        code_field(ann.publish("Team", &"x".repeat(1001)).await),
+        (ErrorCode::BodyTooLarge, Some("body".into()))
+    );
+    ann.publish("Team", &"x".repeat(1000)).await.expect("exactly max_body");
+    assert_eq!(code_field(ann.publish("Team", "").await), (ErrorCode::InvalidArgument, Some("body".into())));
+    assert_eq!(code_field(ann.publish("Team", "a\0b").await), (ErrorCode::InvalidArgument, Some("body".into())));
+    assert_eq!(code_field(ann.publish_with_cid("Team", "hi", &"c".repeat(65)).await).0, ErrorCode::InvalidArgument);
+    ann.publish_with_cid("Team", "hi", &"c".repeat(64)).await.unwrap();
+    // body_too_large ranks before no_such_group.
+    assert_eq!(code(bob.publish("Nowhere", &"x".repeat(2000)).await), ErrorCode::BodyTooLarge);
+    assert_eq!(ann.publish("all", "to everyone").await.unwrap().seq, 1, "every account may publish to all");
+}
+
+#[tokio::test]
+async fn a_batch_with_a_refused_message_acks_all_the_others() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    app.user("bob").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let login = if i == 7 { "bob" } else { "ann" };
+        let (client, events) = app.login(login).await;
+        tasks.push(tokio::spawn(async move {
+            let result = client.publish("Team", &format!("m{i}")).await;
+            drop(events);
+            (login, result.map(|a| a.seq).map_err(|e| e.code()))
+        }));
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            ("bob", outcome) => assert_eq!(outcome, Err(Some(ErrorCode::NotMember))),
+            (_, outcome) => seqs.push(outcome.expect("every member's message is acked")),
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=19).collect::<Vec<u64>>(), "the refused one consumed no seq");
+}
+
+#[tokio::test]
+async fn history_pages_follow_the_contract() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    let group = ann.group_create("Log", &[]).await.unwrap();
+    for n in 1..=30 {
+        ann.publish("Log", &format!("m{n}")).await.unwrap();
+    }
+    let seqs = |page: &joint_wire::message::HistoryOk| page.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let newest = ann.history("Log", None, None, None, Some(5)).await.unwrap();
+    assert_eq!((seqs(&newest), newest.more, newest.last_seq), (vec![26, 27, 28, 29, 30], true, 30));
+    let after = ann.history("Log", None, None, Some(10), Some(3)).await.unwrap();
+    assert_eq!((seqs(&after), after.more), (vec![11, 12, 13], true));
+    let before = ann.history("Log", None, Some(10), None, Some(3)).await.unwrap();
+    assert_eq!((seqs(&before), before.more), (vec![7, 8, 9], true));
+    let both = ann.history("Log", None, Some(15), Some(10), Some(100)).await.unwrap();
+    assert_eq!((seqs(&both), both.more), (vec![11, 12, 13, 14], false));
+    let tail = ann.history("Log", None, None, Some(28), None).await.unwrap();
+    assert_eq!((seqs(&tail), tail.more), (vec![29, 30], false));
+    let default = ann.history("Log", None, None, None, None).await.unwrap();
+    assert_eq!(default.messages.len(), 30, "default limit 50");
+    let clamped = ann.history("Log", None, None, None, Some(u64::MAX)).await.unwrap();
+    assert_eq!(clamped.messages.len(), 30);
+    assert_eq!(code(ann.history("Log", None, None, None, Some(0)).await), ErrorCode::InvalidArgument);
+    assert_eq!(code(ann.history("Log", Some(group.gid + 100), None, None, None).await), ErrorCode::NoSuchGroup);
+    ann.history("Log", Some(group.gid), None, Some(u64::MAX), None).await.expect("far cursors are fine");
+    let (bob, _e) = app.user("bob").await;
+    assert_eq!(code(bob.history("Log", None, None, None, None).await), ErrorCode::NotMember);
+}
+
+#[tokio::test]
+async fn history_pages_fit_in_max_frame_and_page_on() {
+    let app = spawn_app_with(|s| {
+        s.max_frame = 8192;
+        s.max_body = 3000;
+    })
+    .await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Big", &[]).await.unwrap();
+    for n in 1..=10 {
+        ann.publish("Big", &format!("{n:02}{}", "x".repeat(2500))).await.unwrap();
+    }
+    let seqs = |page: &joint_wire::message::HistoryOk| page.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let newest = ann.history("Big", None, None, None, None).await.unwrap();
+    assert!(newest.more && newest.messages.len() < 10);
+    assert_eq!(*seqs(&newest).last().unwrap(), 10, "without after, the newest are kept");
+    let oldest = ann.history("Big", None, None, Some(0), None).await.unwrap();
+    assert!(oldest.more);
+    assert_eq!(seqs(&oldest)[0], 1, "with after, the oldest are kept");
+    // Paging forward with after reaches every message exactly once.
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = ann.history("Big", None, None, Some(after), None).await.unwrap();
+        seen.extend(seqs(&page));
+        after = *seen.last().unwrap();
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(seen, (1..=10).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn mark_read_moves_forward_only_and_tells_other_connections() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    let (_other, mut other_events) = app.login("ann").await;
+    let group = ann.group_create("Team", &[]).await.unwrap();
+    next_event(&mut other_events).await; // group_added
+    for _ in 0..5 {
+        ann.publish("Team", "m").await.unwrap();
+    }
+    assert_eq!(ann.mark_read("Team", 3).await.unwrap(), 3);
+    assert_eq!(next_event(&mut other_events).await, Event::Read { group: "Team".into(), gid: group.gid, read_seq: 3 });
+    assert_eq!(ann.mark_read("Team", 2).await.unwrap(), 3, "never moves back");
+    assert_eq!(ann.mark_read("Team", u64::MAX).await.unwrap(), 5, "clamped to last_seq");
+    assert_eq!(next_event(&mut other_events).await, Event::Read { group: "Team".into(), gid: group.gid, read_seq: 5 });
+    assert_eq!(ann.mark_read("Team", 5).await.unwrap(), 5);
+    assert_no_event(&mut other_events, 200).await;
+    let team = ann.groups().await.unwrap().into_iter().find(|g| g.name == "Team").unwrap();
+    assert_eq!((team.last_seq, team.read_seq), (5, 5));
+    let (bob, _e) = app.user("bob").await;
+    assert_eq!(code(bob.mark_read("Team", 1).await), ErrorCode::NotMember);
+    assert_eq!(code(bob.mark_read("Nowhere", 1).await), ErrorCode::NoSuchGroup);
+}
