@@ -127,10 +127,16 @@ impl Hub {
         }
     }
 
-    /// Signs out every connection holding one of `tokens` and tells it why.
-    pub fn end_sessions(&self, tokens: &[TokenHash], reason: EndReason) {
+    /// The outbox of a connection, while it is open.
+    pub fn outbox(&self, id: ConnId) -> Option<Arc<Outbox>> {
+        self.state().conns.get(&id).map(|conn| conn.outbox.clone())
+    }
+
+    /// Signs out every connection holding one of `tokens` and tells it why; returns them
+    /// (they lose their subscriptions too).
+    pub fn end_sessions(&self, tokens: &[TokenHash], reason: EndReason) -> Vec<ConnId> {
         if tokens.is_empty() {
-            return;
+            return Vec::new();
         }
         let frame = event_frame(&Event::SessionEnded { reason });
         let dead: HashSet<&TokenHash> = tokens.iter().collect();
@@ -146,14 +152,15 @@ impl Hub {
                 dead.contains(&session.token).then_some((*id, session.account.id))
             })
             .collect();
-        for (id, user) in ended {
-            state.unlink(id, user);
-            if let Some(conn) = state.conns.get_mut(&id) {
+        for (id, user) in &ended {
+            state.unlink(*id, *user);
+            if let Some(conn) = state.conns.get_mut(id) {
                 conn.session = None;
                 conn.outbox.push_control(frame.clone());
                 conn.outbox.notify_signed_out();
             }
         }
+        ended.into_iter().map(|(id, _)| id).collect()
     }
 
     /// Whether the user has a signed-in connection now.

@@ -14,5 +14,6 @@ pub mod password;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod token;

@@ -7,6 +7,7 @@ use crate::limits::{Backoff, PasswordKey, PerIp, Window};
 use crate::password::Hasher;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::subscriptions::Subscriptions;
 use anyhow::Context;
 use joint_wire::message::EndReason;
 use joint_wire::{ErrorBody, ErrorCode};
@@ -33,6 +34,8 @@ pub struct Ctx {
     pub hasher: Hasher,
     /// The one writer of messages.
     pub committer: Committer,
+    /// Who is subscribed to which group.
+    pub subscriptions: Arc<Subscriptions>,
     /// Backoff after failed password checks, per (login, IP) and per IP.
     pub password_failures: Backoff<PasswordKey>,
     /// Backoff after failed `auth`, per IP.
@@ -68,8 +71,10 @@ impl Broker {
         let backoff_max = Duration::from_millis(settings.login_backoff_max_ms);
         let listener =
             TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
+        let subscriptions = Arc::new(Subscriptions::default());
         let ctx = Ctx {
-            committer: Committer::start(store.clone()),
+            committer: Committer::start(store.clone(), subscriptions.clone()),
+            subscriptions,
             store,
             hub: Hub::default(),
             hasher,
@@ -153,7 +158,7 @@ async fn sweep_sessions(ctx: Arc<Ctx>, shutdown: CancellationToken) {
         }
         let in_use = ctx.hub.tokens_in_use();
         match ctx.store.sweep_sessions(&in_use, ctx.token_lifetime()).await {
-            Ok(expired) => ctx.hub.end_sessions(&expired, EndReason::Expired),
+            Ok(expired) => ctx.subscriptions.drop_conns(&ctx.hub.end_sessions(&expired, EndReason::Expired)),
             Err(err) => tracing::warn!(error = %err, "session sweep failed; will retry"),
         }
     }

@@ -9,7 +9,7 @@ use crate::codec::{from_value, FrameCodec, Payload, DEFAULT_MAX_FRAME};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::message::{
     AddedOk, Empty, Event, Group, GroupOk, GroupsOk, HelloOk, HistoryOk, Incoming, MarkReadOk, MembersPage, PublishOk,
-    RemovedOk, Request, SessionOk, UserDetail, UserInfo, UserOk, UsersPage,
+    RemovedOk, Request, SessionOk, SubscribeOk, UserDetail, UserInfo, UserOk, UsersPage,
 };
 use crate::PROTOCOL_VERSION;
 use bytes::Bytes;
@@ -299,6 +299,23 @@ impl Client {
     /// Leaves a group.
     pub async fn leave(&self, group: &str) -> Result<(), ClientError> {
         self.call::<Empty>(Request::Leave { group: group.into() }).await.map(drop)
+    }
+
+    /// Starts live delivery of a group's messages with seq > `after` (all stored ones first);
+    /// without `after`, of those published from now on. They arrive as
+    /// [`Event::Message`] on [`Events`].
+    pub async fn subscribe(
+        &self,
+        group: &str,
+        gid: Option<u64>,
+        after: Option<u64>,
+    ) -> Result<SubscribeOk, ClientError> {
+        self.call(Request::Subscribe { group: group.into(), gid, after }).await
+    }
+
+    /// Stops live delivery of a group's messages.
+    pub async fn unsubscribe(&self, group: &str) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::Unsubscribe { group: group.into() }).await.map(drop)
     }
 
     /// Publishes a message with a fresh random cid; see [`Client::publish_with_cid`].

@@ -49,6 +49,10 @@ pub enum Op {
     MemberRemove,
     /// Takes the caller out of a group (not its admin, not `all`).
     Leave,
+    /// Starts live delivery of a group's messages, from a seq on.
+    Subscribe,
+    /// Stops live delivery of a group's messages.
+    Unsubscribe,
     /// Stores a message in a group; answered once it is committed, with its seq.
     Publish,
     /// Reads one page of a group's stored messages.
@@ -61,7 +65,7 @@ pub enum Op {
 
 impl Op {
     /// All operations, for tables and tests.
-    pub const ALL: [Op; 23] = [
+    pub const ALL: [Op; 25] = [
         Op::Hello,
         Op::Register,
         Op::Login,
@@ -81,6 +85,8 @@ impl Op {
         Op::MemberAdd,
         Op::MemberRemove,
         Op::Leave,
+        Op::Subscribe,
+        Op::Unsubscribe,
         Op::Publish,
         Op::History,
         Op::MarkRead,
@@ -109,6 +115,8 @@ impl Op {
             Op::MemberAdd => "member_add",
             Op::MemberRemove => "member_remove",
             Op::Leave => "leave",
+            Op::Subscribe => "subscribe",
+            Op::Unsubscribe => "unsubscribe",
             Op::Publish => "publish",
             Op::History => "history",
             Op::MarkRead => "mark_read",
@@ -247,6 +255,20 @@ pub enum Request {
     /// `leave`: takes the caller out of a group.
     Leave {
         /// The name of the group to leave.
+        group: String,
+    },
+    /// `subscribe`: delivers every message with seq > `after` in order, stored ones first.
+    Subscribe {
+        /// The group's name.
+        group: String,
+        /// The group's gid, to refuse a group deleted and re-created under the same name.
+        gid: Option<u64>,
+        /// The last seq the client has; without it, only messages after the current last_seq.
+        after: Option<u64>,
+    },
+    /// `unsubscribe`: no `message` of the group follows the reply.
+    Unsubscribe {
+        /// The group's name.
         group: String,
     },
     /// `publish`: stores a message.
@@ -414,6 +436,10 @@ impl Request {
             Op::MemberAdd => Request::MemberAdd { group: a.string("group")?, logins: a.strings("logins")? },
             Op::MemberRemove => Request::MemberRemove { group: a.string("group")?, logins: a.strings("logins")? },
             Op::Leave => Request::Leave { group: a.string("group")? },
+            Op::Subscribe => {
+                Request::Subscribe { group: a.string("group")?, gid: a.opt_u64("gid")?, after: a.opt_u64("after")? }
+            }
+            Op::Unsubscribe => Request::Unsubscribe { group: a.string("group")? },
             Op::Publish => {
                 Request::Publish { group: a.string("group")?, body: a.string("body")?, cid: a.opt_string("cid")? }
             }
@@ -451,6 +477,8 @@ impl Request {
             Request::MemberAdd { .. } => Op::MemberAdd,
             Request::MemberRemove { .. } => Op::MemberRemove,
             Request::Leave { .. } => Op::Leave,
+            Request::Subscribe { .. } => Op::Subscribe,
+            Request::Unsubscribe { .. } => Op::Unsubscribe,
             Request::Publish { .. } => Op::Publish,
             Request::History { .. } => Op::History,
             Request::MarkRead { .. } => Op::MarkRead,
@@ -517,6 +545,12 @@ impl Request {
                 opt("group", Some(s(group)));
                 opt("logins", Some(list(logins)));
             }
+            Request::Subscribe { group, gid, after } => {
+                opt("group", Some(s(group)));
+                opt("gid", gid.map(Value::from));
+                opt("after", after.map(Value::from));
+            }
+            Request::Unsubscribe { group } => opt("group", Some(s(group))),
             Request::Publish { group, body, cid } => {
                 opt("group", Some(s(group)));
                 opt("body", Some(s(body)));
@@ -704,6 +738,15 @@ pub struct Message {
     pub at: u64,
 }
 
+/// `subscribe`: the group's identity and where it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribeOk {
+    /// The group's gid: pass it back when resubscribing.
+    pub gid: u64,
+    /// The group's latest seq when the subscription started.
+    pub last_seq: u64,
+}
+
 /// `publish`: where the committed message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PublishOk {
@@ -796,6 +839,18 @@ pub enum EndReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum Event {
+    /// A message, to the connections subscribed to its group, in seq order.
+    Message(Message),
+    /// To a subscription that fell behind: `seq` is the last message delivered; the next
+    /// `message` is seq + 1, read from storage until it has caught up.
+    Lagged {
+        /// The group's name.
+        group: String,
+        /// The group's gid.
+        gid: u64,
+        /// The last seq delivered.
+        seq: u64,
+    },
     /// To every connection of each user added (`member_add`) and of each member of a new group (`group_create`).
     GroupAdded(GroupEvent),
     /// To every connection of a user removed from a group (`member_remove`) or who left it (`leave`).
@@ -975,6 +1030,8 @@ mod tests {
             Request::MemberAdd { group: "g".into(), logins: vec!["a".into(), "b".into()] },
             Request::MemberRemove { group: "g".into(), logins: vec!["a".into()] },
             Request::Leave { group: "g".into() },
+            Request::Subscribe { group: "g".into(), gid: Some(2), after: Some(4) },
+            Request::Unsubscribe { group: "g".into() },
             Request::Publish { group: "g".into(), body: "héllo\n".into(), cid: Some("c-1".into()) },
             Request::History { group: "g".into(), gid: Some(2), before: Some(9), after: None, limit: Some(10) },
             Request::MarkRead { group: "g".into(), seq: 7 },

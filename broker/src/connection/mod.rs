@@ -11,8 +11,10 @@ pub mod outbox;
 use crate::hub::ConnId;
 use crate::ops::{self, ConnState, Effect, Outcome};
 use crate::server::Ctx;
+use crate::subscriptions::catch_up;
 use bytes::{Bytes, BytesMut};
 use joint_wire::codec::{frame, FrameCodec, FrameError, Payload};
+use joint_wire::message::Event;
 use joint_wire::message::{encode_err, Envelope, Op};
 use joint_wire::{ErrorBody, ErrorCode};
 use outbox::{Outbox, EVENT_QUEUE};
@@ -43,6 +45,7 @@ pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown:
     let mut handler = Handler { ctx: ctx.clone(), id, outbox: outbox.clone(), state: ConnState::new(id, peer.ip()) };
     handler.run(&mut reader, &shutdown).await;
     ctx.hub.detach(id);
+    ctx.subscriptions.drop_conns(&[id]);
     outbox.close();
     let _ = writer_task.await;
 }
@@ -205,9 +208,30 @@ impl Handler {
         for effect in effects {
             match effect {
                 Effect::SignIn(session) => hub.sign_in(self.id, session),
-                Effect::Notify(change) => hub.send(&change.to, &change.event),
+                Effect::Notify(change) => {
+                    hub.send(&change.to, &change.event);
+                    // Nothing after the commit that ended a membership reaches its member.
+                    match change.event {
+                        Event::GroupRemoved { gid, .. } => {
+                            for user in &change.to {
+                                self.ctx.subscriptions.drop_member(*user, gid as i64);
+                            }
+                        }
+                        Event::GroupDeleted { gid, .. } => self.ctx.subscriptions.drop_group(gid as i64),
+                        _ => {}
+                    }
+                }
                 Effect::NotifyOtherConnections { user, except, event } => hub.send_except(user, except, &event),
-                Effect::EndSessions { tokens, reason } => hub.end_sessions(&tokens, reason),
+                Effect::EndSessions { tokens, reason } => {
+                    self.ctx.subscriptions.drop_conns(&hub.end_sessions(&tokens, reason));
+                }
+                Effect::CatchUp(sub) => {
+                    let (store, subscriptions) = (self.ctx.store.clone(), self.ctx.subscriptions.clone());
+                    tokio::spawn(catch_up(store, subscriptions, sub));
+                }
+                Effect::Replied(replied) => {
+                    let _ = replied.send(());
+                }
             }
         }
     }

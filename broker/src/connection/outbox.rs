@@ -26,16 +26,27 @@ enum Kind {
     Control,
     /// An event that may collapse into `resync`.
     Event,
+    /// A `message` event: never dropped; its count decides when a subscriber lags.
+    Message,
 }
 
 #[derive(Default)]
 struct State {
     queue: VecDeque<(Kind, Bytes)>,
     replies: usize,
+    /// Messages queued or being written.
+    messages: usize,
     events: usize,
     resync_queued: bool,
     closing: bool,
     dead: bool,
+}
+
+/// What one batch held, to be subtracted once it is written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Written {
+    replies: usize,
+    messages: usize,
 }
 
 /// The queue between a connection's producers (its own handler, other connections' events)
@@ -102,6 +113,44 @@ impl Outbox {
         self.writer.notify_one();
     }
 
+    /// Queues a `message` frame. The caller keeps the count under its bound (see
+    /// [`Outbox::messages`]): a subscriber over it is fed from PostgreSQL instead.
+    pub fn push_message(&self, frame: Bytes) {
+        let mut state = self.state();
+        if state.closing || state.dead {
+            return;
+        }
+        state.queue.push_back((Kind::Message, frame));
+        state.messages += 1;
+        drop(state);
+        self.writer.notify_one();
+    }
+
+    /// How many messages are queued or being written.
+    pub fn messages(&self) -> usize {
+        self.state().messages
+    }
+
+    /// Whether the writer has given up on the socket or the outbox is closing.
+    pub fn is_closed(&self) -> bool {
+        let state = self.state();
+        state.closing || state.dead
+    }
+
+    /// Waits until at most `count` messages are unwritten (or the outbox is closed).
+    pub async fn wait_messages_at_most(&self, count: usize) {
+        loop {
+            let notified = self.handler.notified();
+            {
+                let state = self.state();
+                if state.messages <= count || state.dead || state.closing {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// Queues an event that must never be dropped or collapsed (`session_ended`).
     pub fn push_control(&self, frame: Bytes) {
         let mut state = self.state();
@@ -157,7 +206,7 @@ impl Outbox {
 
     /// Takes everything queued and how many replies it holds, or `None` once closed and
     /// drained. The replies still count as unwritten until [`Outbox::written`].
-    pub(crate) async fn next_batch(&self) -> Option<(Vec<Bytes>, usize)> {
+    pub(crate) async fn next_batch(&self) -> Option<(Vec<Bytes>, Written)> {
         loop {
             let notified = self.writer.notified();
             {
@@ -165,16 +214,17 @@ impl Outbox {
                 if !state.queue.is_empty() {
                     state.events = 0;
                     state.resync_queued = false;
-                    let mut replies = 0;
+                    let mut written = Written::default();
                     let batch = state
                         .queue
                         .drain(..)
                         .map(|(kind, frame)| {
-                            replies += usize::from(kind == Kind::Reply);
+                            written.replies += usize::from(kind == Kind::Reply);
+                            written.messages += usize::from(kind == Kind::Message);
                             frame
                         })
                         .collect();
-                    return Some((batch, replies));
+                    return Some((batch, written));
                 }
                 if state.closing {
                     return None;
@@ -184,9 +234,12 @@ impl Outbox {
         }
     }
 
-    /// Marks replies as handed to the socket, making room for more requests.
-    fn written(&self, replies: usize) {
-        self.state().replies -= replies;
+    /// Marks replies and messages as handed to the socket, making room for more.
+    fn written(&self, written: Written) {
+        let mut state = self.state();
+        state.replies -= written.replies;
+        state.messages -= written.messages;
+        drop(state);
         self.handler.notify_waiters();
     }
 
@@ -199,7 +252,7 @@ impl Outbox {
     /// `write_timeout` (a dead reader) is given up; a merely slow one is waited for.
     pub async fn write_to(&self, mut socket: OwnedWriteHalf, write_timeout: Duration) {
         let mut buffer = BytesMut::new();
-        while let Some((batch, replies)) = self.next_batch().await {
+        while let Some((batch, written)) = self.next_batch().await {
             for frame in batch {
                 buffer.extend_from_slice(&frame);
             }
@@ -212,7 +265,7 @@ impl Outbox {
                     }
                 }
             }
-            self.written(replies);
+            self.written(written);
             if buffer.capacity() > 64 * 1024 {
                 buffer = BytesMut::new(); // do not keep a large reply's memory for the connection's life
             }
@@ -248,8 +301,8 @@ mod tests {
         outbox.push_event(event_frame("dropped"));
         outbox.push_control(Bytes::from_static(b"control"));
         outbox.push_reply(Bytes::from_static(b"reply-2"));
-        let (batch, replies) = outbox.next_batch().await.unwrap();
-        assert_eq!(replies, 2);
+        let (batch, written) = outbox.next_batch().await.unwrap();
+        assert_eq!(written, Written { replies: 2, messages: 0 });
         assert_eq!(batch.len(), 4, "reply, resync, control, reply: {batch:?}");
         assert_eq!(&batch[0][..], b"reply-1");
         assert_eq!(decode(&batch[1]), Incoming::Event(Event::Resync));
@@ -271,10 +324,10 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "two queued replies fill a room of two");
-        let (_, replies) = outbox.next_batch().await.unwrap();
+        let (_, written) = outbox.next_batch().await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "replies taken but not yet written still count");
-        outbox.written(replies);
+        outbox.written(written);
         tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
     }
 
@@ -284,7 +337,8 @@ mod tests {
         outbox.push_reply(Bytes::from_static(b"last words"));
         outbox.close();
         outbox.push_reply(Bytes::from_static(b"too late"));
-        assert_eq!(outbox.next_batch().await.unwrap(), (vec![Bytes::from_static(b"last words")], 1));
+        let last = (vec![Bytes::from_static(b"last words")], Written { replies: 1, messages: 0 });
+        assert_eq!(outbox.next_batch().await.unwrap(), last);
         assert_eq!(outbox.next_batch().await, None);
     }
 }

@@ -6,7 +6,7 @@ use crate::hub::Session;
 use crate::names;
 use crate::server::Ctx;
 use crate::store::{NewMessage, Window};
-use joint_wire::message::{encode_ok, invalid, Event, HistoryOk, MarkReadOk, Message};
+use joint_wire::message::{encode_ok, invalid, Event, HistoryOk, MarkReadOk, Message, SubscribeOk};
 use joint_wire::{ErrorBody, ErrorCode};
 
 /// Longest cid, in bytes.
@@ -45,8 +45,43 @@ pub async fn publish(
             return Err(invalid("cid", "must not contain U+0000").into());
         }
     }
-    let ack = ctx.committer.publish(NewMessage { group, sender: me.account.id, cid, body }).await?;
-    Ok(reply.ok(&ack))
+    let (ack, replied) = ctx.committer.publish(NewMessage { group, sender: me.account.id, cid, body }).await?;
+    Ok(reply.with(&ack, vec![Effect::Replied(replied)]))
+}
+
+/// `subscribe`: registers the subscription, answers, then feeds it from `after` + 1 on.
+pub async fn subscribe(
+    ctx: &Ctx,
+    reply: Reply,
+    me: &Session,
+    conn: u64,
+    group: String,
+    gid: Option<u64>,
+    after: Option<u64>,
+) -> Result<Outcome, BrokerError> {
+    let group = names::group_name("group", &group)?;
+    let outbox = ctx.hub.outbox(conn).ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("no outbox for {conn}")))?;
+    let (gid, last_seq) = ctx.store.subscription_start(me.account.id, &group, gid.map(bigint)).await?;
+    if after.is_some_and(|after| after > last_seq as u64) {
+        return Err(invalid("after", "is beyond the group's last_seq").into());
+    }
+    let next_seq = after.map_or(last_seq, bigint) + 1;
+    // Registered first, checked again after: a removal that committed in between either
+    // is seen by the check below or drops this subscription when its events go out.
+    let sub = ctx.subscriptions.subscribe(gid, &group, conn, me.account.id, outbox, next_seq, last_seq);
+    if let Err(err) = ctx.store.subscription_start(me.account.id, &group, Some(gid)).await {
+        ctx.subscriptions.cancel(sub);
+        return Err(err);
+    }
+    let ok = SubscribeOk { gid: gid as u64, last_seq: last_seq as u64 };
+    Ok(reply.with(&ok, vec![Effect::CatchUp(sub)]))
+}
+
+/// `unsubscribe`: no `message` of the group follows the reply.
+pub fn unsubscribe(ctx: &Ctx, reply: Reply, conn: u64, group: String) -> Result<Outcome, BrokerError> {
+    let group = names::group_name("group", &group)?;
+    ctx.subscriptions.unsubscribe(conn, &group);
+    Ok(reply.ok(&joint_wire::message::Empty {}))
 }
 
 /// `history`: one page of messages, as many whole ones as fit in `max_frame`.

@@ -11,11 +11,13 @@ use crate::error::BrokerError;
 use crate::hub::{ConnId, Session};
 use crate::server::Ctx;
 use crate::store::{GroupChange, OrderGuard, UserId};
+use crate::subscriptions::CatchUp;
 use crate::token::TokenHash;
 use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Event, Request};
 use joint_wire::ErrorCode;
 use serde::Serialize;
 use std::net::IpAddr;
+use tokio::sync::oneshot;
 
 /// What a connection knows about itself between requests.
 #[derive(Debug, Clone)]
@@ -54,6 +56,11 @@ pub enum Effect {
         /// The event.
         event: Event,
     },
+    /// Start feeding a new subscription (after its reply, which precedes its first message).
+    CatchUp(CatchUp),
+    /// The publish's reply is queued: the committer may now fan the message out (so a
+    /// publisher's ack precedes its own echo).
+    Replied(oneshot::Sender<()>),
     /// These sessions died: their connections get `session_ended` and become anonymous.
     EndSessions {
         /// The hashes of the dead tokens.
@@ -176,6 +183,10 @@ pub async fn dispatch(ctx: &Ctx, conn: &mut ConnState, envelope: Envelope) -> Re
         Request::MemberAdd { group, logins } => groups::member_add(ctx, reply, &me, group, logins).await,
         Request::MemberRemove { group, logins } => groups::member_remove(ctx, reply, &me, group, logins).await,
         Request::Leave { group } => groups::leave(ctx, reply, &me, group).await,
+        Request::Subscribe { group, gid, after } => {
+            messages::subscribe(ctx, reply, &me, conn.id, group, gid, after).await
+        }
+        Request::Unsubscribe { group } => messages::unsubscribe(ctx, reply, conn.id, group),
         Request::Publish { group, body, cid } => messages::publish(ctx, reply, &me, group, body, cid).await,
         Request::History { group, gid, before, after, limit } => {
             messages::history(ctx, reply, &me, group, gid, (before, after, limit)).await

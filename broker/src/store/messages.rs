@@ -23,6 +23,15 @@ pub struct NewMessage {
 /// The outcome of one message of a batch.
 pub type Publication = Result<PublishOk, BrokerError>;
 
+/// What a committed batch produced.
+#[derive(Debug)]
+pub struct Published {
+    /// One outcome per message of the batch, in order.
+    pub outcomes: Vec<Publication>,
+    /// The messages stored by this batch (not the repeats), ascending by seq within a group.
+    pub messages: Vec<Message>,
+}
+
 /// Which messages a history page asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -63,7 +72,7 @@ impl Store {
     /// consuming a seq, the others get the next seqs, and all are inserted in one statement.
     /// Returns one outcome per message, in order, once committed with
     /// `synchronous_commit = on`.
-    pub async fn publish_batch(&self, batch: &[NewMessage]) -> Result<Committed<Vec<Publication>>, BrokerError> {
+    pub async fn publish_batch(&self, batch: &[NewMessage]) -> Result<Committed<Published>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
@@ -91,12 +100,12 @@ impl Store {
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
-            let names_of: HashMap<i64, String> = tx
-                .query("SELECT id, name FROM users WHERE id = ANY($1)", &[&senders])
+            let senders_of: HashMap<i64, (String, String)> = tx
+                .query("SELECT id, login, name FROM users WHERE id = ANY($1)", &[&senders])
                 .await
                 .map_err(db_error)?
                 .iter()
-                .map(|r| (r.get(0), r.get(1)))
+                .map(|r| (r.get(0), (r.get(1), r.get(2))))
                 .collect();
             let (mut key_gids, mut key_senders, mut key_cids) = (Vec::new(), Vec::new(), Vec::new());
             for m in batch {
@@ -128,6 +137,7 @@ impl Store {
                 .get(0);
             let mut insert = Inserts::default();
             let mut outcomes = Vec::with_capacity(batch.len());
+            let mut stored_now = Vec::new();
             for m in batch {
                 let Some((gid, last_seq)) = groups.get_mut(&m.group) else {
                     outcomes.push(Err(BrokerError::refused(ErrorCode::NoSuchGroup, "there is no such group")));
@@ -147,8 +157,17 @@ impl Store {
                 if let Some(key) = key {
                     stored.insert(key, ok);
                 }
-                let name = names_of.get(&m.sender).cloned().unwrap_or_default();
-                insert.push(*gid, *last_seq, m, name, at);
+                let (login, name) = senders_of.get(&m.sender).cloned().unwrap_or_default();
+                insert.push(*gid, *last_seq, m, name.clone(), at);
+                stored_now.push(Message {
+                    group: m.group.clone(),
+                    gid: *gid as u64,
+                    seq: ok.seq,
+                    from: login,
+                    name,
+                    body: m.body.clone(),
+                    at: ok.at,
+                });
                 outcomes.push(Ok(ok));
             }
             if !insert.gids.is_empty() {
@@ -177,7 +196,28 @@ impl Store {
                 .await
                 .map_err(db_error)?;
             }
-            self.commit(tx, gids, outcomes).await
+            self.commit(tx, gids, Published { outcomes, messages: stored_now }).await
+        })
+        .await
+    }
+
+    /// Checks that `caller` may subscribe to a group and returns its gid and `last_seq`.
+    pub async fn subscription_start(
+        &self,
+        caller: UserId,
+        name: &str,
+        gid: Option<i64>,
+    ) -> Result<(i64, i64), BrokerError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let group = find_group_shared(&tx, name).await?;
+            if gid.is_some_and(|gid| gid != group.gid) {
+                return Err(BrokerError::refused(ErrorCode::NoSuchGroup, "the group was deleted and its name reused"));
+            }
+            require_member(&tx, &group, caller).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok((group.gid, group.last_seq))
         })
         .await
     }
@@ -212,23 +252,35 @@ impl Store {
                 .map_err(db_error)?;
             tx.commit().await.map_err(db_error)?;
             let more = rows.len() as i64 > window.limit;
-            let mut messages: Vec<Message> = rows
-                .iter()
-                .take(window.limit as usize)
-                .map(|r| Message {
-                    group: group.name.clone(),
-                    gid: group.gid as u64,
-                    seq: r.get::<_, i64>(0) as u64,
-                    from: r.get(1),
-                    name: r.get(2),
-                    body: r.get(3),
-                    at: r.get::<_, i64>(4) as u64,
-                })
-                .collect();
+            let mut messages: Vec<Message> =
+                rows.iter().take(window.limit as usize).map(|r| message_from_row(&group.name, group.gid, r)).collect();
             if !oldest_first {
                 messages.reverse();
             }
             Ok(Page { messages, more, last_seq: group.last_seq as u64 })
+        })
+        .await
+    }
+
+    /// Up to `limit` messages of a group from seq `from` on, ascending (for catching up).
+    pub async fn messages_from(
+        &self,
+        gid: i64,
+        name: &str,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<Message>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT m.seq, u.login, m.name, m.body, m.at FROM messages m JOIN users u ON u.id = m.sender_id
+                     WHERE m.gid = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3",
+                    &[&gid, &from, &limit],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(rows.iter().map(|r| message_from_row(name, gid, r)).collect())
         })
         .await
     }
@@ -263,6 +315,19 @@ impl Store {
             Ok(ReadMarker { gid: group.gid, read_seq: if moved { target } else { current }, moved })
         })
         .await
+    }
+}
+
+/// A message from a row of (seq, login, name, body, at).
+fn message_from_row(group: &str, gid: i64, row: &tokio_postgres::Row) -> Message {
+    Message {
+        group: group.to_owned(),
+        gid: gid as u64,
+        seq: row.get::<_, i64>(0) as u64,
+        from: row.get(1),
+        name: row.get(2),
+        body: row.get(3),
+        at: row.get::<_, i64>(4) as u64,
     }
 }
 

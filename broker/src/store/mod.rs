@@ -10,7 +10,7 @@ mod order;
 
 pub use accounts::{AccountDeletion, Credentials};
 pub use groups::{GroupChange, MembershipChange};
-pub use messages::{NewMessage, Page, Publication, ReadMarker, Window};
+pub use messages::{NewMessage, Page, Publication, Published, ReadMarker, Window};
 pub use order::OrderGuard;
 
 use crate::error::BrokerError;

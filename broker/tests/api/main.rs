@@ -14,3 +14,4 @@ mod resilience;
 mod session_life;
 mod shutdown;
 mod slow_readers;
+mod subscriptions;

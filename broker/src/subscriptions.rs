@@ -1,0 +1,257 @@
+//! Live delivery: which connection is subscribed to which group, and where each
+//! subscription stands (`next_seq`, the next message it must get).
+//!
+//! A subscription is live or catching up. The committer hands each group's new messages,
+//! in seq order, to [`Subscriptions::fan_out`], which pushes a message only to live
+//! subscriptions whose `next_seq` it is. Anything else (a new subscription with `after`, a
+//! subscriber whose outbox is full, a seq the committer never saw) is fed from PostgreSQL
+//! by [`catch_up`], which switches the subscription back to live under the same lock that
+//! fan-out takes: the switch can neither skip nor repeat a seq.
+
+use crate::connection::outbox::Outbox;
+use crate::hub::ConnId;
+use crate::store::{Store, UserId};
+use bytes::Bytes;
+use joint_wire::message::{encode_event, Event, Message};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Messages a connection may leave unwritten before its subscriptions lag.
+pub const MESSAGE_QUEUE: usize = 256;
+
+/// Messages read from PostgreSQL at a time while catching up.
+const CATCH_UP_BATCH: usize = 64;
+
+/// A subscription's identity: a resubscription is a new one.
+pub type SubId = u64;
+
+/// A subscription to feed from PostgreSQL until it has caught up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    /// The group.
+    pub gid: i64,
+    /// The subscribed connection.
+    pub conn: ConnId,
+    /// Which subscription of that connection.
+    pub id: SubId,
+}
+
+/// A message encoded once, ready for every subscriber.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Its seq.
+    pub seq: i64,
+    /// Its whole `message` frame.
+    pub frame: Bytes,
+}
+
+impl Outgoing {
+    /// Encodes a message as a `message` event frame.
+    pub fn new(message: Message) -> Outgoing {
+        let seq = message.seq as i64;
+        Outgoing { seq, frame: frame(&Event::Message(message)) }
+    }
+}
+
+fn frame(event: &Event) -> Bytes {
+    Bytes::from(joint_wire::codec::frame(&encode_event(event)))
+}
+
+struct Sub {
+    id: SubId,
+    user: UserId,
+    name: String,
+    outbox: Arc<Outbox>,
+    next_seq: i64,
+    live: bool,
+}
+
+#[derive(Default)]
+struct Group {
+    /// The latest seq handed to fan-out.
+    last_seq: i64,
+    subs: HashMap<ConnId, Sub>,
+}
+
+#[derive(Default)]
+struct State {
+    groups: HashMap<i64, Group>,
+    next_id: SubId,
+}
+
+/// How a catch-up step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// The subscription is gone (unsubscribed, replaced, removed).
+    Gone,
+    /// More to read.
+    Behind,
+    /// Caught up: the subscription is live again.
+    Live,
+}
+
+/// Every subscription of this broker.
+#[derive(Default)]
+pub struct Subscriptions {
+    state: Mutex<State>,
+}
+
+impl Subscriptions {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers (or replaces) `conn`'s subscription to a group, catching up from
+    /// `next_seq`; start [`catch_up`] only after the reply is queued.
+    #[allow(clippy::too_many_arguments)]
+    pub fn subscribe(
+        &self,
+        gid: i64,
+        name: &str,
+        conn: ConnId,
+        user: UserId,
+        outbox: Arc<Outbox>,
+        next_seq: i64,
+        last_seq: i64,
+    ) -> CatchUp {
+        let mut state = self.state();
+        state.next_id += 1;
+        let id = state.next_id;
+        let group = state.groups.entry(gid).or_default();
+        group.last_seq = group.last_seq.max(last_seq);
+        group.subs.insert(conn, Sub { id, user, name: name.to_owned(), outbox, next_seq, live: false });
+        CatchUp { gid, conn, id }
+    }
+
+    /// Ends one subscription if it is still the one given.
+    pub fn cancel(&self, sub: CatchUp) {
+        let mut state = self.state();
+        if let Some(group) = state.groups.get_mut(&sub.gid) {
+            if group.subs.get(&sub.conn).is_some_and(|s| s.id == sub.id) {
+                group.subs.remove(&sub.conn);
+            }
+        }
+        state.groups.retain(|_, g| !g.subs.is_empty());
+    }
+
+    /// Ends `conn`'s subscription to the group named `name`, if any.
+    pub fn unsubscribe(&self, conn: ConnId, name: &str) {
+        self.remove(|_, c, sub| c == conn && sub.name == name);
+    }
+
+    /// Ends every subscription of these connections (closed, or signed out).
+    pub fn drop_conns(&self, conns: &[ConnId]) {
+        if !conns.is_empty() {
+            self.remove(|_, c, _| conns.contains(&c));
+        }
+    }
+
+    /// Ends `user`'s subscriptions to a group they are no longer a member of.
+    pub fn drop_member(&self, user: UserId, gid: i64) {
+        self.remove(|g, _, sub| g == gid && sub.user == user);
+    }
+
+    /// Ends every subscription to a deleted group.
+    pub fn drop_group(&self, gid: i64) {
+        self.remove(|g, _, _| g == gid);
+    }
+
+    fn remove(&self, doomed: impl Fn(i64, ConnId, &Sub) -> bool) {
+        let mut state = self.state();
+        for (gid, group) in state.groups.iter_mut() {
+            group.subs.retain(|conn, sub| !doomed(*gid, *conn, sub));
+        }
+        state.groups.retain(|_, g| !g.subs.is_empty());
+    }
+
+    /// Delivers a group's newly committed messages (ascending) to its live subscriptions.
+    /// Returns the subscriptions that must now catch up from PostgreSQL: those whose
+    /// outbox is full (they get `lagged`) and those that missed a seq.
+    pub fn fan_out(&self, gid: i64, messages: &[Outgoing]) -> Vec<CatchUp> {
+        let mut behind = Vec::new();
+        let mut state = self.state();
+        let Some(group) = state.groups.get_mut(&gid) else { return behind };
+        if let Some(last) = messages.last() {
+            group.last_seq = group.last_seq.max(last.seq);
+        }
+        for (conn, sub) in group.subs.iter_mut().filter(|(_, sub)| sub.live) {
+            for message in messages {
+                if message.seq < sub.next_seq {
+                    continue; // delivered already, by a catch-up that read it from storage
+                }
+                if message.seq > sub.next_seq {
+                    // A seq committed without reaching fan-out: read it from storage.
+                    sub.live = false;
+                    behind.push(CatchUp { gid, conn: *conn, id: sub.id });
+                    break;
+                }
+                if sub.outbox.messages() >= MESSAGE_QUEUE {
+                    sub.live = false;
+                    let lagged =
+                        Event::Lagged { group: sub.name.clone(), gid: gid as u64, seq: (sub.next_seq - 1) as u64 };
+                    sub.outbox.push_control(frame(&lagged));
+                    behind.push(CatchUp { gid, conn: *conn, id: sub.id });
+                    break;
+                }
+                sub.outbox.push_message(message.frame.clone());
+                sub.next_seq += 1;
+            }
+        }
+        behind
+    }
+
+    /// Where a catching-up subscription stands: its group's name, next seq and outbox.
+    fn position(&self, sub: CatchUp) -> Option<(String, i64, Arc<Outbox>)> {
+        let state = self.state();
+        let s = state.groups.get(&sub.gid)?.subs.get(&sub.conn).filter(|s| s.id == sub.id)?;
+        Some((s.name.clone(), s.next_seq, s.outbox.clone()))
+    }
+
+    /// Delivers messages read from storage; `exhausted` when the read found no more. Goes
+    /// live when nothing committed is left to read.
+    fn deliver(&self, sub: CatchUp, messages: &[Outgoing], exhausted: bool) -> Progress {
+        let mut state = self.state();
+        let Some(group) = state.groups.get_mut(&sub.gid) else { return Progress::Gone };
+        let last_seq = group.last_seq;
+        let Some(s) = group.subs.get_mut(&sub.conn).filter(|s| s.id == sub.id) else { return Progress::Gone };
+        for message in messages {
+            if message.seq == s.next_seq {
+                s.outbox.push_message(message.frame.clone());
+                s.next_seq += 1;
+            }
+        }
+        if exhausted && s.next_seq > last_seq {
+            s.live = true;
+            Progress::Live
+        } else {
+            Progress::Behind
+        }
+    }
+}
+
+/// Feeds a subscription from PostgreSQL, as fast as its reader takes the messages, until it
+/// has caught up and is live again. Ends quietly when the subscription or the connection ends.
+pub async fn catch_up(store: Store, subscriptions: Arc<Subscriptions>, sub: CatchUp) {
+    loop {
+        let Some((name, next_seq, outbox)) = subscriptions.position(sub) else { return };
+        outbox.wait_messages_at_most(MESSAGE_QUEUE - CATCH_UP_BATCH).await;
+        if outbox.is_closed() {
+            subscriptions.cancel(sub);
+            return;
+        }
+        let messages = match store.messages_from(sub.gid, &name, next_seq, CATCH_UP_BATCH as i64).await {
+            Ok(messages) => messages,
+            Err(err) => {
+                tracing::warn!(error = %err, "catching up a subscription failed; will retry");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let exhausted = messages.len() < CATCH_UP_BATCH;
+        let outgoing: Vec<Outgoing> = messages.into_iter().map(Outgoing::new).collect();
+        if subscriptions.deliver(sub, &outgoing, exhausted) != Progress::Behind {
+            return;
+        }
+    }
+}
