@@ -68,6 +68,26 @@ async fn run(store: Store, subscriptions: Arc<Subscriptions>, mut queue: mpsc::R
     }
 }
 
+/// Reads the last seqs of groups whose batch failed, retrying until the database answers,
+/// and sends their subscribers to storage for any message fan-out did not see.
+async fn recheck_after_failure(store: Store, subscriptions: Arc<Subscriptions>, groups: Vec<String>) {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        tokio::time::sleep(pause).await;
+        match store.last_seqs(&groups).await {
+            Ok(last) => {
+                for (gid, last_seq) in last {
+                    for sub in subscriptions.catch_up_to(gid, last_seq) {
+                        tokio::spawn(catch_up(store.clone(), subscriptions.clone(), sub));
+                    }
+                }
+                return;
+            }
+            Err(_) => pause = (pause * 2).min(Duration::from_secs(5)),
+        }
+    }
+}
+
 /// Answers each job, waits until every reply is queued, then fans the new messages out,
 /// group by group in seq order, each encoded once.
 async fn answer_and_fan_out(
@@ -111,6 +131,11 @@ async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, batch: Vec<Jo
         }
         Err(BrokerError::Unavailable(cause)) => {
             tracing::warn!(error = %format!("{cause:#}"), messages = batch.len(), "publish batch not committed");
+            // The commit may have happened anyway. Once the database answers again, read
+            // the groups' last seqs, so that such messages reach subscribers from storage
+            // instead of becoming a gap they wait at.
+            let groups: Vec<String> = batch.iter().map(|job| job.message.group.clone()).collect();
+            tokio::spawn(recheck_after_failure(store.clone(), subscriptions.clone(), groups));
             for job in batch {
                 let unknown = anyhow::anyhow!("the batch's commit did not complete");
                 let _ = job.done.send((Err(BrokerError::Unavailable(unknown)), oneshot::channel().0));

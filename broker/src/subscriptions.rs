@@ -201,6 +201,23 @@ impl Subscriptions {
         behind
     }
 
+    /// Learns that a group's messages reach `last_seq` in storage (a batch may have
+    /// committed without its messages reaching fan-out): its live subscriptions behind that
+    /// turn to catching up and are returned.
+    pub fn catch_up_to(&self, gid: i64, last_seq: i64) -> Vec<CatchUp> {
+        let mut state = self.state();
+        let Some(group) = state.groups.get_mut(&gid) else { return Vec::new() };
+        group.last_seq = group.last_seq.max(last_seq);
+        let mut behind = Vec::new();
+        for (conn, sub) in group.subs.iter_mut() {
+            if sub.live && sub.next_seq <= last_seq {
+                sub.live = false;
+                behind.push(CatchUp { gid, conn: *conn, id: sub.id });
+            }
+        }
+        behind
+    }
+
     /// Where a catching-up subscription stands: its group's name, next seq and outbox.
     fn position(&self, sub: CatchUp) -> Option<(String, i64, Arc<Outbox>)> {
         let state = self.state();

@@ -262,6 +262,19 @@ impl Store {
         .await
     }
 
+    /// The gid and `last_seq` of the live groups among `names`.
+    pub async fn last_seqs(&self, names: &[String]) -> Result<Vec<(i64, i64)>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let rows = client
+                .query("SELECT gid, last_seq FROM groups WHERE name = ANY($1) AND deleted_at IS NULL", &[&names])
+                .await
+                .map_err(db_error)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+        .await
+    }
+
     /// Up to `limit` messages of a group from seq `from` on, ascending (for catching up).
     pub async fn messages_from(
         &self,

@@ -13,6 +13,7 @@ use joint_broker::store::Store;
 use joint_wire::codec::{frame, FrameCodec, Payload};
 use joint_wire::message::{Event, Incoming, Request};
 use joint_wire::{Client, ClientConfig, ClientEvent, ErrorCode, Events};
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -406,4 +407,42 @@ impl Drop for PrivatePg {
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The log of a broker started with [`start_binary`].
+pub type Log = std::sync::Arc<std::sync::Mutex<String>>;
+
+/// Starts the binary on port 0 and reads the bound address from its log, which it keeps;
+/// `rust_log` must let INFO through (the address is logged at INFO).
+pub fn start_binary(db_url: &str, rust_log: &str) -> (std::process::Child, std::net::SocketAddr, Log) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_joint-broker"))
+        .args(["--listen", "127.0.0.1:0", "--database-url", db_url, "--scrypt-log-n", "4", "--scrypt-r", "1"])
+        .env("RUST_LOG", rust_log)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the broker binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let log = Log::default();
+    let addr = loop {
+        let line = lines.next().expect("the broker logs its address").unwrap();
+        log.lock().unwrap().push_str(&line);
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.trim().parse().expect("an address");
+        }
+    };
+    // Keep draining the log so the broker never blocks on a full pipe.
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut kept = kept.lock().unwrap();
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
+    (child, addr, log)
+}
+
+pub fn terminate(child: &std::process::Child) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
 }

@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod bad_input;
 mod client;
+mod durability;
 mod error_codes;
 mod groups;
 mod limits;

@@ -5,45 +5,7 @@
 use crate::helpers::*;
 use joint_wire::message::{Incoming, Request};
 use joint_wire::ErrorCode;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
-
-type Log = std::sync::Arc<std::sync::Mutex<String>>;
-
-/// Starts the binary on port 0 and reads the bound address from its log, which it keeps.
-fn start_binary(db_url: &str, rust_log: &str) -> (std::process::Child, std::net::SocketAddr, Log) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_joint-broker"))
-        .args(["--listen", "127.0.0.1:0", "--database-url", db_url, "--scrypt-log-n", "4", "--scrypt-r", "1"])
-        .env("RUST_LOG", rust_log)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the broker binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let log = Log::default();
-    let addr = loop {
-        let line = lines.next().expect("the broker logs its address").unwrap();
-        log.lock().unwrap().push_str(&line);
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.trim().parse().expect("an address");
-        }
-    };
-    // Keep draining the log so the broker never blocks on a full pipe.
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let mut kept = kept.lock().unwrap();
-            kept.push_str(&line);
-            kept.push('\n');
-        }
-    });
-    (child, addr, log)
-}
-
-fn terminate(child: &std::process::Child) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-}
 
 #[tokio::test]
 async fn sigterm_answers_what_was_read_then_says_shutting_down() {
