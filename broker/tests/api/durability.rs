@@ -1,7 +1,8 @@
-//! Nothing acknowledged is lost and nothing retried is doubled, whatever happens to the
-//! broker process: SIGKILL right after acks, then retries with the same cids.
+//! Against the real broker process: nothing acknowledged is lost and nothing retried is
+//! doubled after a SIGKILL, and a paused reader costs no more than its queue bound.
 
 use crate::helpers::*;
+use joint_wire::message::{Event, Incoming, Request};
 use joint_wire::{Client, ClientConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -91,6 +92,81 @@ async fn sigkill_after_acks_then_retries_store_every_message_exactly_once() {
     assert_eq!(bodies.len(), 600, "every message once");
     let distinct: std::collections::HashSet<&String> = bodies.iter().collect();
     assert_eq!(distinct.len(), 600, "no message twice");
+    terminate(&broker);
+    broker.wait().unwrap();
+}
+
+/// The broker's resident memory (`VmRSS`) or its peak (`VmHWM`), in KiB.
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_paused_reader_with_a_tiny_buffer_costs_no_memory_and_loses_nothing() {
+    let db = TestDb::create().await;
+    let (mut broker, addr, _log) = start_binary(&db.url, "info");
+    let ann = signed_in(addr, "ann", true).await;
+    ann.group_create("Flood", &[]).await.unwrap();
+    // The reader: a socket with a tiny receive buffer that stops reading after subscribing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut raw = RawConn::from_stream(socket.connect(addr).await.unwrap());
+    let login = Request::Login { login: "ann".into(), password: password("ann") };
+    assert!(matches!(raw.call(1, &login).await, Incoming::Ok { .. }));
+    let subscribe = Request::Subscribe { group: "Flood".into(), gid: None, after: None };
+    assert!(matches!(raw.call(2, &subscribe).await, Incoming::Ok { .. }));
+    let publishers: Vec<Client> = {
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            clients.push(signed_in(addr, "ann", false).await);
+        }
+        clients
+    };
+    let baseline = memory_kib(broker.id(), "VmRSS:");
+
+    // Messages of 16 KiB pass while the reader is paused: 5,000 (80 MB) by default, the
+    // full 20,000 (320 MB, about a minute in a debug build) with JOINT_FLOOD_MESSAGES=20000.
+    let total: u64 = std::env::var("JOINT_FLOOD_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(5000);
+    let body = "x".repeat(16 * 1024);
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for client in publishers {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..total / 4 {
+                client.publish("Flood", &body).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let publishing = started.elapsed();
+    let peak = memory_kib(broker.id(), "VmHWM:");
+    // The reader's queue holds at most 256 messages (4 MiB); allow 32 MiB for the rest.
+    let bound = baseline + 4 * 1024 + 32 * 1024;
+    assert!(peak < bound, "peak RSS {peak} KiB, baseline {baseline} KiB: more than the queue bound + 32 MiB");
+    assert!(publishing < Duration::from_secs(120), "the publishers never waited on the reader: {publishing:?}");
+
+    // The reader resumes: lagged, then every seq exactly once, in order.
+    let mut next = 1u64;
+    let mut lagged = false;
+    while next <= total / 4 * 4 {
+        match raw.recv().await.expect("still connected") {
+            Incoming::Event(Event::Message(m)) => {
+                assert_eq!(m.seq, next, "every seq exactly once, in order");
+                next += 1;
+            }
+            Incoming::Event(Event::Lagged { seq, .. }) => {
+                assert_eq!(seq, next - 1);
+                lagged = true;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(lagged, "the paused reader got lagged");
     terminate(&broker);
     broker.wait().unwrap();
 }

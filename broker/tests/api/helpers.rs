@@ -268,7 +268,11 @@ pub struct RawConn {
 impl RawConn {
     /// Connects without saying anything.
     pub async fn connect(addr: SocketAddr) -> RawConn {
-        let stream = TcpStream::connect(addr).await.expect("connect");
+        RawConn::from_stream(TcpStream::connect(addr).await.expect("connect"))
+    }
+
+    /// Speaks frames over a connected stream.
+    pub fn from_stream(stream: TcpStream) -> RawConn {
         RawConn { stream, buffer: BytesMut::new(), codec: FrameCodec::new(16 << 20) }
     }
 
