@@ -102,9 +102,10 @@ async fn answer_and_fan_out(
         let _ = job.done.send((outcome, replied));
         replies.push(queued);
     }
+    let deadline = tokio::time::Instant::now() + REPLY_WAIT;
     for queued in replies {
         // A dropped signal (an error reply, a closed connection) is as good as a sent one.
-        let _ = tokio::time::timeout(REPLY_WAIT, queued).await;
+        let _ = tokio::time::timeout_at(deadline, queued).await;
     }
     let mut by_group: BTreeMap<i64, Vec<Outgoing>> = BTreeMap::new();
     for message in published.messages {

@@ -132,11 +132,12 @@ impl Hub {
         self.state().conns.get(&id).map(|conn| conn.outbox.clone())
     }
 
-    /// Signs out every connection holding one of `tokens` and tells it why; returns them
-    /// (they lose their subscriptions too).
-    pub fn end_sessions(&self, tokens: &[TokenHash], reason: EndReason) -> Vec<ConnId> {
+    /// Signs out every connection holding one of `tokens` and tells it why. `before_telling`
+    /// gets those connections first (to end their subscriptions, so that no message follows
+    /// `session_ended`).
+    pub fn end_sessions(&self, tokens: &[TokenHash], reason: EndReason, before_telling: impl FnOnce(&[ConnId])) {
         if tokens.is_empty() {
-            return Vec::new();
+            return;
         }
         let frame = event_frame(&Event::SessionEnded { reason });
         let dead: HashSet<&TokenHash> = tokens.iter().collect();
@@ -152,6 +153,8 @@ impl Hub {
                 dead.contains(&session.token).then_some((*id, session.account.id))
             })
             .collect();
+        let ids: Vec<ConnId> = ended.iter().map(|(id, _)| *id).collect();
+        before_telling(&ids);
         for (id, user) in &ended {
             state.unlink(*id, *user);
             if let Some(conn) = state.conns.get_mut(id) {
@@ -160,7 +163,6 @@ impl Hub {
                 conn.outbox.notify_signed_out();
             }
         }
-        ended.into_iter().map(|(id, _)| id).collect()
     }
 
     /// Whether the user has a signed-in connection now.
@@ -192,7 +194,7 @@ mod tests {
         let token = [7u8; 32];
         // auth checked the token in the database; then a logout ended it before the
         // sign-in was applied.
-        hub.end_sessions(&[token], EndReason::Logout);
+        hub.end_sessions(&[token], EndReason::Logout, |_| {});
         hub.sign_in(id, Session { account: account.clone(), token });
         assert_eq!(hub.session(id), None);
         assert!(!hub.online(1));

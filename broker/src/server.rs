@@ -158,7 +158,9 @@ async fn sweep_sessions(ctx: Arc<Ctx>, shutdown: CancellationToken) {
         }
         let in_use = ctx.hub.tokens_in_use();
         match ctx.store.sweep_sessions(&in_use, ctx.token_lifetime()).await {
-            Ok(expired) => ctx.subscriptions.drop_conns(&ctx.hub.end_sessions(&expired, EndReason::Expired)),
+            Ok(expired) => {
+                ctx.hub.end_sessions(&expired, EndReason::Expired, |ended| ctx.subscriptions.drop_conns(ended))
+            }
             Err(err) => tracing::warn!(error = %err, "session sweep failed; will retry"),
         }
     }

@@ -232,13 +232,20 @@ impl Subscriptions {
         let Some(group) = state.groups.get_mut(&sub.gid) else { return Progress::Gone };
         let last_seq = group.last_seq;
         let Some(s) = group.subs.get_mut(&sub.conn).filter(|s| s.id == sub.id) else { return Progress::Gone };
+        // Only what fan-out has seen: a message past it may be the connection's own, whose
+        // ack is not queued yet (the ack precedes the echo); fan-out brings it.
+        let mut capped = false;
         for message in messages {
+            if message.seq > last_seq {
+                capped = true;
+                break;
+            }
             if message.seq == s.next_seq {
                 s.outbox.push_message(message.frame.clone());
                 s.next_seq += 1;
             }
         }
-        if exhausted && s.next_seq > last_seq {
+        if (exhausted || capped) && s.next_seq > last_seq {
             s.live = true;
             Progress::Live
         } else {

@@ -209,8 +209,8 @@ impl Handler {
             match effect {
                 Effect::SignIn(session) => hub.sign_in(self.id, session),
                 Effect::Notify(change) => {
-                    hub.send(&change.to, &change.event);
-                    // Nothing after the commit that ended a membership reaches its member.
+                    // Nothing after the commit that ended a membership reaches its member,
+                    // and no message follows the event that says so.
                     match change.event {
                         Event::GroupRemoved { gid, .. } => {
                             for user in &change.to {
@@ -220,10 +220,11 @@ impl Handler {
                         Event::GroupDeleted { gid, .. } => self.ctx.subscriptions.drop_group(gid as i64),
                         _ => {}
                     }
+                    hub.send(&change.to, &change.event);
                 }
                 Effect::NotifyOtherConnections { user, except, event } => hub.send_except(user, except, &event),
                 Effect::EndSessions { tokens, reason } => {
-                    self.ctx.subscriptions.drop_conns(&hub.end_sessions(&tokens, reason));
+                    hub.end_sessions(&tokens, reason, |ended| self.ctx.subscriptions.drop_conns(ended));
                 }
                 Effect::CatchUp(sub) => {
                     let (store, subscriptions) = (self.ctx.store.clone(), self.ctx.subscriptions.clone());

@@ -73,6 +73,11 @@ pub async fn subscribe(
         ctx.subscriptions.cancel(sub);
         return Err(err);
     }
+    // Likewise a session that ended meanwhile: its subscriptions were dropped before this one.
+    if ctx.hub.session(conn).map(|s| s.token) != Some(me.token) {
+        ctx.subscriptions.cancel(sub);
+        return Err(BrokerError::refused(ErrorCode::Unauthenticated, "the session ended"));
+    }
     let ok = SubscribeOk { gid: gid as u64, last_seq: last_seq as u64 };
     Ok(reply.with(&ok, vec![Effect::CatchUp(sub)]))
 }

@@ -143,13 +143,15 @@ impl Store {
                     outcomes.push(Err(BrokerError::refused(ErrorCode::NoSuchGroup, "there is no such group")));
                     continue;
                 };
-                if !members.contains(&(*gid, m.sender)) {
-                    outcomes.push(Err(BrokerError::refused(ErrorCode::NotMember, "you are not a member of the group")));
-                    continue;
-                }
+                // A repeat is answered with the first outcome even if the sender has left
+                // since: its first attempt may have committed unacknowledged.
                 let key = m.cid.as_ref().map(|cid| (*gid, m.sender, cid.clone()));
                 if let Some(first) = key.as_ref().and_then(|k| stored.get(k)) {
                     outcomes.push(Ok(*first));
+                    continue;
+                }
+                if !members.contains(&(*gid, m.sender)) {
+                    outcomes.push(Err(BrokerError::refused(ErrorCode::NotMember, "you are not a member of the group")));
                     continue;
                 }
                 *last_seq += 1;
@@ -262,14 +264,20 @@ impl Store {
         .await
     }
 
-    /// The gid and `last_seq` of the live groups among `names`.
+    /// The gid and `last_seq` of the live groups among `names`, read under a share lock so
+    /// that a commit still in flight on those groups is waited for.
     pub async fn last_seqs(&self, names: &[String]) -> Result<Vec<(i64, i64)>, BrokerError> {
         self.timed(async {
-            let client = self.client().await?;
-            let rows = client
-                .query("SELECT gid, last_seq FROM groups WHERE name = ANY($1) AND deleted_at IS NULL", &[&names])
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let rows = tx
+                .query(
+                    "SELECT gid, last_seq FROM groups WHERE name = ANY($1) AND deleted_at IS NULL FOR SHARE",
+                    &[&names],
+                )
                 .await
                 .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
         .await

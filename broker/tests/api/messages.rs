@@ -257,3 +257,16 @@ async fn mark_read_moves_forward_only_and_tells_other_connections() {
     assert_eq!(code(bob.mark_read("Team", 1).await), ErrorCode::NotMember);
     assert_eq!(code(bob.mark_read("Nowhere", 1).await), ErrorCode::NoSuchGroup);
 }
+
+#[tokio::test]
+async fn a_retry_after_leaving_still_gets_the_first_answer() {
+    let app = spawn_app().await;
+    let (bob, _e) = app.user("bob").await;
+    let (ann, _e2) = app.user("ann").await;
+    bob.group_create("Team", &strings(&["ann"])).await.unwrap();
+    let first = ann.publish_with_cid("Team", "sent before removal", "once").await.unwrap();
+    bob.member_remove("Team", &strings(&["ann"])).await.unwrap();
+    // The first attempt's answer was lost; the retry comes after the removal.
+    assert_eq!(ann.publish_with_cid("Team", "sent before removal", "once").await.unwrap(), first);
+    assert_eq!(code(ann.publish_with_cid("Team", "new", "another").await), ErrorCode::NotMember);
+}
