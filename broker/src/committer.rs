@@ -1,22 +1,19 @@
 //! Group commit: one task writes every publish, taking whatever queued while the previous
 //! commit ran as the next batch (no timer, so a lone publish is not delayed), one
 //! transaction per batch, one outcome per message.
+//!
+//! The committer queues each publish's reply itself, in batch order (which keeps each
+//! connection's request order), and only then fans the batch's messages out: a publisher's
+//! ack precedes its own echo, and its connection is free to send more meanwhile.
 
+use crate::connection::outbox::PromisedReply;
 use crate::error::BrokerError;
 use crate::store::{NewMessage, Publication, Store};
 use crate::subscriptions::{catch_up, Outgoing, Subscriptions};
-use joint_wire::message::PublishOk;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-
-/// How long fan-out waits for publishers' replies to be queued; a handler does that at
-/// once, so this only bounds a bug.
-const REPLY_WAIT: Duration = Duration::from_secs(5);
-
-/// An outcome and the signal its handler gives once the reply is queued.
-type Answer = (Publication, oneshot::Sender<()>);
+use tokio::sync::mpsc;
 
 /// The most messages in one transaction.
 const MAX_BATCH: usize = 1000;
@@ -26,7 +23,16 @@ const QUEUE: usize = 4096;
 
 struct Job {
     message: NewMessage,
-    done: oneshot::Sender<Answer>,
+    reply: PromisedReply,
+}
+
+impl Job {
+    fn answer(self, outcome: Publication) {
+        match outcome {
+            Ok(ack) => self.reply.answer(Ok(&ack)),
+            Err(err) => self.reply.answer::<()>(Err(&err.to_body())),
+        }
+    }
 }
 
 /// The handle connections publish through.
@@ -43,15 +49,12 @@ impl Committer {
         Committer { jobs }
     }
 
-    /// Publishes one message; answers once it is committed, or with why not. `unavailable`
-    /// means the outcome is unknown: publish again with the same cid. With the ack comes a
-    /// signal to give once the reply is queued: the message is fanned out after it.
-    pub async fn publish(&self, message: NewMessage) -> Result<(PublishOk, oneshot::Sender<()>), BrokerError> {
-        let (done, outcome) = oneshot::channel();
-        let gone = || BrokerError::Internal(anyhow::anyhow!("the committer stopped"));
-        self.jobs.send(Job { message, done }).await.map_err(|_| gone())?;
-        let (publication, replied) = outcome.await.map_err(|_| gone())?;
-        publication.map(|ack| (ack, replied))
+    /// Queues one message for the next batch (waiting while the queue is full). `reply` gets
+    /// the ack once it is committed, or why not; `unavailable` means the outcome is
+    /// unknown: publish again with the same cid.
+    pub async fn publish(&self, message: NewMessage, reply: PromisedReply) {
+        // Should the committer be gone, the dropped promise answers `internal`.
+        let _ = self.jobs.send(Job { message, reply }).await;
     }
 }
 
@@ -88,24 +91,16 @@ async fn recheck_after_failure(store: Store, subscriptions: Arc<Subscriptions>, 
     }
 }
 
-/// Answers each job, waits until every reply is queued, then fans the new messages out,
-/// group by group in seq order, each encoded once.
-async fn answer_and_fan_out(
+/// Queues each job's reply, then fans the new messages out, group by group in seq order,
+/// each encoded once.
+fn answer_and_fan_out(
     store: &Store,
     subscriptions: &Arc<Subscriptions>,
     batch: Vec<Job>,
     published: crate::store::Published,
 ) {
-    let mut replies = Vec::with_capacity(batch.len());
     for (job, outcome) in batch.into_iter().zip(published.outcomes) {
-        let (replied, queued) = oneshot::channel();
-        let _ = job.done.send((outcome, replied));
-        replies.push(queued);
-    }
-    let deadline = tokio::time::Instant::now() + REPLY_WAIT;
-    for queued in replies {
-        // A dropped signal (an error reply, a closed connection) is as good as a sent one.
-        let _ = tokio::time::timeout_at(deadline, queued).await;
+        job.answer(outcome);
     }
     let mut by_group: BTreeMap<i64, Vec<Outgoing>> = BTreeMap::new();
     for message in published.messages {
@@ -127,7 +122,7 @@ async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, batch: Vec<Jo
         Ok(committed) => {
             // The groups' gates stay taken until the messages are out, so that membership
             // events and messages of a group reach everyone in commit order.
-            answer_and_fan_out(store, subscriptions, batch, committed.value).await;
+            answer_and_fan_out(store, subscriptions, batch, committed.value);
             drop(committed.order);
         }
         Err(BrokerError::Unavailable(cause)) => {
@@ -139,12 +134,12 @@ async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, batch: Vec<Jo
             tokio::spawn(recheck_after_failure(store.clone(), subscriptions.clone(), groups));
             for job in batch {
                 let unknown = anyhow::anyhow!("the batch's commit did not complete");
-                let _ = job.done.send((Err(BrokerError::Unavailable(unknown)), oneshot::channel().0));
+                job.answer(Err(BrokerError::Unavailable(unknown)));
             }
         }
         Err(err) if batch.len() == 1 => {
             if let Some(job) = batch.into_iter().next() {
-                let _ = job.done.send((Err(err), oneshot::channel().0));
+                job.answer(Err(err));
             }
         }
         Err(err) => {

@@ -2,8 +2,11 @@
 //! events to the connection's [`outbox::Outbox`], written by a second, small task.
 //!
 //! Requests are carried out one at a time in arrival order, so a request always sees
-//! everything its connection asked before. While `max_inflight` replies wait unwritten the
-//! task stops reading the socket. An anonymous connection has 30 s in all to sign in; a
+//! everything its connection asked before. A `publish` is the exception that keeps that
+//! promise: once validated it goes to the committer, which queues its ack, and the task
+//! reads on; further publishes join it (batches then gather many from one connection),
+//! while any other request first waits for those acks. While `max_inflight` replies wait
+//! unwritten or unanswered the task stops reading the socket. An anonymous connection has 30 s in all to sign in; a
 //! signed-in one may stay silent for 120 s; a frame may pause for 30 s.
 
 pub mod outbox;
@@ -30,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 /// How long a closing connection keeps reading (and discarding) so that its last error
 /// frame is not destroyed by a TCP reset.
 const DRAIN: Duration = Duration::from_secs(1);
+
+/// How long a closing connection waits for the acks of publishes it already handed on.
+const PROMISE_WAIT: Duration = Duration::from_secs(10);
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
@@ -144,6 +150,8 @@ impl Handler {
     /// Sends a connection error, closes the outbox and drains input before closing.
     async fn fatal(&mut self, reader: &mut OwnedReadHalf, body: ErrorBody) {
         tracing::debug!(conn = self.id, code = %body.code, "closing connection");
+        // Publishes already handed to the committer are answered before the last words.
+        let _ = tokio::time::timeout(PROMISE_WAIT, self.outbox.wait_promised()).await;
         self.outbox.push_reply(Bytes::from(frame(&encode_err(None, &body))));
         self.outbox.close();
         drain(reader).await;
@@ -155,18 +163,22 @@ impl Handler {
             Ok(payload) => payload,
             Err(err) => {
                 let body = ErrorBody::new(ErrorCode::BadFrame, err.reason);
-                self.send(err.id, encode_err(err.id, &body));
+                self.send(err.id, encode_err(err.id, &body)).await;
                 return;
             }
         };
         let envelope = match Envelope::read(payload) {
             Ok(envelope) => envelope,
             Err(body) => {
-                self.send(None, encode_err(None, &body));
+                self.send(None, encode_err(None, &body)).await;
                 return;
             }
         };
         let id = envelope.id;
+        if envelope.op != Ok(Op::Publish) {
+            // Read your own writes: everything but another publish waits for the acks.
+            self.outbox.wait_promised().await;
+        }
         if envelope.op != Ok(Op::Hello) {
             self.state.hello_allowed = false;
         }
@@ -176,20 +188,24 @@ impl Handler {
                 // it must not be signed in by it; what it changed in the database is still
                 // told to whom it concerns.
                 let Outcome { reply, effects, order } = outcome;
-                let sent = self.send(Some(id), reply);
+                let sent = match reply {
+                    Some(reply) => self.send(Some(id), reply).await,
+                    None => true,
+                };
                 self.apply(effects.into_iter().filter(|e| sent || !matches!(e, Effect::SignIn(_))));
                 // Only now may the next change of the same groups queue its events.
                 drop(order);
             }
             Err(err) => {
-                self.send(Some(id), encode_err(Some(id), &err.to_body()));
+                self.send(Some(id), encode_err(Some(id), &err.to_body())).await;
             }
         }
     }
 
-    /// Queues a reply; one larger than the announced `max_frame` is replaced by `internal`.
-    /// Returns whether the reply went out as given.
-    fn send(&self, re: Option<u64>, payload: Vec<u8>) -> bool {
+    /// Queues a reply after the promised ones; one larger than the announced `max_frame` is
+    /// replaced by `internal`. Returns whether the reply went out as given.
+    async fn send(&self, re: Option<u64>, payload: Vec<u8>) -> bool {
+        self.outbox.wait_promised().await;
         let fits = payload.len() <= self.ctx.settings.max_frame;
         let payload = if fits {
             payload
@@ -229,9 +245,6 @@ impl Handler {
                 Effect::CatchUp(sub) => {
                     let (store, subscriptions) = (self.ctx.store.clone(), self.ctx.subscriptions.clone());
                     tokio::spawn(catch_up(store, subscriptions, sub));
-                }
-                Effect::Replied(replied) => {
-                    let _ = replied.send(());
                 }
             }
         }

@@ -7,9 +7,11 @@
 //! refetch its groups and members.
 
 use bytes::{Bytes, BytesMut};
-use joint_wire::message::{encode_event, Event};
+use joint_wire::codec::frame as framed;
+use joint_wire::message::{encode_err, encode_event, encode_ok, Event};
+use joint_wire::{ErrorBody, ErrorCode};
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -34,6 +36,8 @@ enum Kind {
 struct State {
     queue: VecDeque<(Kind, Bytes)>,
     replies: usize,
+    /// Replies promised ([`Outbox::promise_reply`]) and not yet queued.
+    promised: usize,
     /// Messages queued or being written.
     messages: usize,
     events: usize,
@@ -90,6 +94,38 @@ impl Outbox {
         self.writer.notify_one();
     }
 
+    /// Promises the reply to request `id`, which another task queues later (a publish's ack,
+    /// queued by the committer). Until it is queued, [`Outbox::wait_promised`] waits and the
+    /// promise counts as an unwritten reply.
+    pub fn promise_reply(self: &Arc<Self>, id: u64) -> PromisedReply {
+        self.state().promised += 1;
+        PromisedReply { outbox: Some(self.clone()), id }
+    }
+
+    /// Waits until every promised reply is queued, so that a later reply follows them.
+    pub async fn wait_promised(&self) {
+        loop {
+            let notified = self.handler.notified();
+            if self.state().promised == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues a promised reply (or forgets it on a closed outbox) and wakes the handler.
+    fn keep_promise(&self, frame: Bytes) {
+        let mut state = self.state();
+        state.promised -= 1;
+        if !(state.closing || state.dead) {
+            state.queue.push_back((Kind::Reply, frame));
+            state.replies += 1;
+        }
+        drop(state);
+        self.writer.notify_one();
+        self.handler.notify_waiters();
+    }
+
     /// Queues an event frame, collapsing the queued events into one `resync` on overflow.
     pub fn push_event(&self, frame: Bytes) {
         let mut state = self.state();
@@ -103,7 +139,7 @@ impl Outbox {
             state.queue.retain(|(kind, _)| *kind != Kind::Event);
             state.events = 0;
             state.resync_queued = true;
-            let resync = Bytes::from(joint_wire::codec::frame(&encode_event(&Event::Resync)));
+            let resync = Bytes::from(framed(&encode_event(&Event::Resync)));
             state.queue.push_back((Kind::Control, resync));
         } else {
             state.queue.push_back((Kind::Event, frame));
@@ -178,14 +214,14 @@ impl Outbox {
         self.writer.notify_one();
     }
 
-    /// Waits until fewer than `max` replies are queued (or the writer died): a client that
-    /// does not read its replies stops being read from.
+    /// Waits until fewer than `max` replies are queued or promised (or the writer died): a
+    /// client that does not read its replies stops being read from.
     pub async fn wait_for_room(&self, max: usize) {
         loop {
             let notified = self.handler.notified();
             {
                 let state = self.state();
-                if state.replies < max || state.dead {
+                if state.replies + state.promised < max || state.dead {
                     return;
                 }
             }
@@ -275,6 +311,41 @@ impl Outbox {
     }
 }
 
+/// A reply owed to a connection, queued by whichever task learns the answer. Dropped
+/// unanswered (a bug), it answers `internal` so that the connection never waits forever.
+pub struct PromisedReply {
+    outbox: Option<Arc<Outbox>>,
+    id: u64,
+}
+
+impl PromisedReply {
+    /// The request's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Queues the reply: `Ok` with its body, or the error.
+    pub fn answer<T: serde::Serialize>(mut self, result: Result<&T, &ErrorBody>) {
+        let payload = match result {
+            Ok(body) => encode_ok(self.id, body),
+            Err(err) => encode_err(Some(self.id), err),
+        };
+        if let Some(outbox) = self.outbox.take() {
+            outbox.keep_promise(Bytes::from(framed(&payload)));
+        }
+    }
+}
+
+impl Drop for PromisedReply {
+    fn drop(&mut self) {
+        if let Some(outbox) = self.outbox.take() {
+            tracing::error!(id = self.id, "a promised reply was dropped unanswered");
+            let body = ErrorBody::new(ErrorCode::Internal, "the broker failed to carry out the request");
+            outbox.keep_promise(Bytes::from(framed(&encode_err(Some(self.id), &body))));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +411,41 @@ mod tests {
         let last = (vec![Bytes::from_static(b"last words")], Written { replies: 1, messages: 0 });
         assert_eq!(outbox.next_batch().await.unwrap(), last);
         assert_eq!(outbox.next_batch().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_promised_reply_holds_room_and_later_replies_until_answered() {
+        let outbox = std::sync::Arc::new(Outbox::new(10));
+        let promise = outbox.promise_reply(7);
+        let room = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.wait_for_room(1).await }
+        });
+        let answered = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.wait_promised().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!room.is_finished() && !answered.is_finished(), "an unanswered promise counts as a reply");
+        promise.answer(Ok(&joint_wire::message::PublishOk { seq: 3, at: 9 }));
+        tokio::time::timeout(Duration::from_secs(1), answered).await.unwrap().unwrap();
+        let (batch, written) = outbox.next_batch().await.unwrap();
+        assert_eq!(written.replies, 1);
+        let reply = decode(&batch[0]);
+        assert!(matches!(reply, Incoming::Ok { re: 7, .. }), "{reply:?}");
+        outbox.written(written);
+        tokio::time::timeout(Duration::from_secs(1), room).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_promise_dropped_unanswered_answers_internal() {
+        let outbox = std::sync::Arc::new(Outbox::new(10));
+        drop(outbox.promise_reply(4));
+        tokio::time::timeout(Duration::from_secs(1), outbox.wait_promised()).await.unwrap();
+        let (batch, _) = outbox.next_batch().await.unwrap();
+        match decode(&batch[0]) {
+            Incoming::Err { re: 4, err } => assert_eq!(err.code, ErrorCode::Internal),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -17,11 +17,13 @@ fn bigint(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// `publish`: commits a message and answers with its seq and `at`.
+/// `publish`: validates a message and hands it to the committer, which answers with its
+/// seq and `at` once it is committed; the connection reads on meanwhile.
 pub async fn publish(
     ctx: &Ctx,
     reply: Reply,
     me: &Session,
+    conn: u64,
     group: String,
     body: String,
     cid: Option<String>,
@@ -45,8 +47,10 @@ pub async fn publish(
             return Err(invalid("cid", "must not contain U+0000").into());
         }
     }
-    let (ack, replied) = ctx.committer.publish(NewMessage { group, sender: me.account.id, cid, body }).await?;
-    Ok(reply.with(&ack, vec![Effect::Replied(replied)]))
+    let outbox = ctx.hub.outbox(conn).ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("no outbox for {conn}")))?;
+    let promised = outbox.promise_reply(reply.id());
+    ctx.committer.publish(NewMessage { group, sender: me.account.id, cid, body }, promised).await;
+    Ok(Outcome::promised())
 }
 
 /// `subscribe`: registers the subscription, answers, then feeds it from `after` + 1 on.
@@ -122,7 +126,7 @@ fn fit_page(
         let body = HistoryOk { messages, more, last_seq };
         let encoded = encode_ok(reply.id(), &body);
         if encoded.len() <= max_frame || body.messages.len() <= 1 {
-            return Outcome { reply: encoded, effects: Vec::new(), order: None };
+            return Outcome { reply: Some(encoded), effects: Vec::new(), order: None };
         }
         messages = body.messages;
         let keep = (messages.len() * max_frame / encoded.len()).clamp(1, messages.len() - 1);

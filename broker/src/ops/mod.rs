@@ -17,7 +17,6 @@ use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Event, Reques
 use joint_wire::ErrorCode;
 use serde::Serialize;
 use std::net::IpAddr;
-use tokio::sync::oneshot;
 
 /// What a connection knows about itself between requests.
 #[derive(Debug, Clone)]
@@ -58,9 +57,6 @@ pub enum Effect {
     },
     /// Start feeding a new subscription (after its reply, which precedes its first message).
     CatchUp(CatchUp),
-    /// The publish's reply is queued: the committer may now fan the message out (so a
-    /// publisher's ack precedes its own echo).
-    Replied(oneshot::Sender<()>),
     /// These sessions died: their connections get `session_ended` and become anonymous.
     EndSessions {
         /// The hashes of the dead tokens.
@@ -73,8 +69,11 @@ pub enum Effect {
 /// A successful request: its encoded reply and its effects.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The reply payload, already encoded with the request's id.
-    pub reply: Vec<u8>,
+    /// The reply payload, already encoded with the request's id; `None` when another task
+    /// promised to queue it (a publish's ack, see [`Outbox::promise_reply`]).
+    ///
+    /// [`Outbox::promise_reply`]: crate::connection::outbox::Outbox::promise_reply
+    pub reply: Option<Vec<u8>>,
     /// What to do once the reply is queued.
     pub effects: Vec<Effect>,
     /// Keeps the effects in commit order among changes of the same groups; dropped once
@@ -83,6 +82,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A request whose reply another task queues later.
+    pub fn promised() -> Outcome {
+        Outcome { reply: None, effects: Vec::new(), order: None }
+    }
+
     /// Holds `order` until this outcome's effects are applied.
     pub fn in_order(mut self, order: OrderGuard) -> Outcome {
         self.order = Some(order);
@@ -106,7 +110,7 @@ impl Reply {
 
     /// An outcome with a reply and effects.
     pub fn with<T: Serialize>(&self, body: &T, effects: Vec<Effect>) -> Outcome {
-        Outcome { reply: encode_ok(self.0, body), effects, order: None }
+        Outcome { reply: Some(encode_ok(self.0, body)), effects, order: None }
     }
 
     /// Encodes a page of items, dropping items from the end until the reply fits in
@@ -122,7 +126,7 @@ impl Reply {
         loop {
             let reply = encode_ok(self.0, &make(items.clone(), more));
             if reply.len() <= max_frame || items.len() <= 1 {
-                return Outcome { reply, effects: Vec::new(), order: None };
+                return Outcome { reply: Some(reply), effects: Vec::new(), order: None };
             }
             let keep = items.len() * max_frame / reply.len();
             items.truncate(keep.clamp(1, items.len() - 1));
@@ -187,7 +191,7 @@ pub async fn dispatch(ctx: &Ctx, conn: &mut ConnState, envelope: Envelope) -> Re
             messages::subscribe(ctx, reply, &me, conn.id, group, gid, after).await
         }
         Request::Unsubscribe { group } => messages::unsubscribe(ctx, reply, conn.id, group),
-        Request::Publish { group, body, cid } => messages::publish(ctx, reply, &me, group, body, cid).await,
+        Request::Publish { group, body, cid } => messages::publish(ctx, reply, &me, conn.id, group, body, cid).await,
         Request::History { group, gid, before, after, limit } => {
             messages::history(ctx, reply, &me, group, gid, (before, after, limit)).await
         }

@@ -2,9 +2,11 @@
 //! stored once, group commit, history pages and read markers.
 
 use crate::helpers::*;
-use joint_wire::message::Event;
+use joint_wire::message::{Event, Incoming, PublishOk, Request};
 use joint_wire::{ClientError, ErrorCode};
 use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -73,8 +75,44 @@ async fn a_retry_with_the_same_cid_is_stored_once() {
     assert_eq!(bob.publish_with_cid("Team", "bob's", "cid-1").await.unwrap().seq, 4);
 }
 
+/// The database's committed-transaction count. A backend that reported less than a second
+/// ago holds its next figures back until it has been idle for 10 s (PostgreSQL's
+/// `PGSTAT_IDLE_INTERVAL`), so `settle` waits that long for everything to arrive.
+async fn committed_transactions(db: &tokio_postgres::Client, name: &str, settle: Duration) -> i64 {
+    tokio::time::sleep(settle).await;
+    let row = db.query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = $1", &[&name]).await.unwrap();
+    row.get(0)
+}
+
+/// Signs `login` in on a raw connection, writes `count` publishes `"{tag}:{n}"` at once
+/// (none waits for an ack) and returns their seqs, checking that the replies answer the
+/// requests in order.
+async fn pipelined_publishes(addr: SocketAddr, login: &str, group: &str, tag: usize, count: u64) -> Vec<u64> {
+    let mut raw = RawConn::connect(addr).await;
+    let signed_in = raw.call(1, &Request::Login { login: login.into(), password: password(login) }).await;
+    assert!(matches!(signed_in, Incoming::Ok { re: 1, .. }), "{signed_in:?}");
+    let mut frames = Vec::new();
+    for n in 0..count {
+        let publish = Request::Publish { group: group.into(), body: format!("{tag}:{n}"), cid: None };
+        frames.extend(joint_wire::codec::frame(&publish.encode(100 + n)));
+    }
+    raw.send_bytes(&frames).await;
+    let mut seqs = Vec::new();
+    while (seqs.len() as u64) < count {
+        match raw.recv().await.expect("the broker answers every publish") {
+            Incoming::Ok { re, ok } => {
+                assert_eq!(re, 100 + seqs.len() as u64, "replies come in request order");
+                seqs.push(joint_wire::codec::from_value::<PublishOk>(&ok).unwrap().seq);
+            }
+            Incoming::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    seqs
+}
+
 #[tokio::test]
-async fn concurrent_publishers_get_one_gapless_order_in_few_commits() {
+async fn eight_pipelining_publishers_give_every_subscriber_one_gapless_order() {
     let app = spawn_app().await;
     let (ann, _e) = app.user("ann").await;
     let logins: Vec<String> = (0..8).map(|i| format!("pub{i}")).collect();
@@ -82,40 +120,78 @@ async fn concurrent_publishers_get_one_gapless_order_in_few_commits() {
         app.user(login).await;
     }
     ann.group_create("Busy", &logins).await.unwrap();
-    let db = app.db.sql().await;
-    let commits = |db: tokio_postgres::Client, name: String| async move {
-        // Statistics reach the view within about a second.
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        let row = db.query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = $1", &[&name]).await.unwrap();
-        (db, row.get::<_, i64>(0))
-    };
-    let (db, before) = commits(db, app.db.name.clone()).await;
-    let mut tasks = Vec::new();
-    for (i, login) in logins.iter().enumerate() {
-        let (client, events) = app.login(login).await;
-        tasks.push(tokio::spawn(async move {
-            let mut seqs = Vec::new();
-            for n in 0..125 {
-                seqs.push(client.publish("Busy", &format!("{i}:{n}")).await.unwrap().seq);
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        let (reader, mut events) = app.login("ann").await;
+        reader.subscribe("Busy", None, None).await.unwrap();
+        readers.push(tokio::spawn(async move {
+            let mut received = Vec::new();
+            while received.len() < 4000 {
+                match next_event(&mut events).await {
+                    Event::Message(m) => received.push((m.seq, m.body)),
+                    Event::Lagged { .. } => {}
+                    other => panic!("unexpected {other:?}"),
+                }
             }
-            drop(events);
-            seqs
+            drop(reader);
+            received
         }));
     }
+    let mut publishers = Vec::new();
+    for (i, login) in logins.iter().enumerate() {
+        let (addr, login) = (app.addr, login.clone());
+        publishers.push(tokio::spawn(async move { pipelined_publishes(addr, &login, "Busy", i, 500).await }));
+    }
     let mut all = Vec::new();
-    for task in tasks {
-        let seqs = task.await.unwrap();
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "one publisher's messages keep its order");
+    for publisher in publishers {
+        let seqs = publisher.await.unwrap();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "a connection's publishes keep their request order: {seqs:?}");
         all.extend(seqs);
     }
     all.sort_unstable();
-    assert_eq!(all, (1..=1000).collect::<Vec<u64>>(), "seq 1..1000 without gap or duplicate");
-    let (_db, after) = commits(db, app.db.name.clone()).await;
-    // 1,000 publishes from 8 connections; the logins, the sleeps' reads and the batches
-    // are all the transactions there are.
-    assert!(after - before < 500, "{} transactions for 1,000 publishes: commits are not batched", after - before);
-    let page = ann.history("Busy", None, None, Some(1), Some(1000)).await.unwrap();
-    assert_eq!(page.messages.len(), 999);
+    assert_eq!(all, (1..=4000).collect::<Vec<u64>>(), "seq 1..4000 without gap or duplicate");
+    let stored = ann.history("Busy", None, None, Some(0), Some(1000)).await.unwrap();
+    for reader in readers {
+        let received = reader.await.unwrap();
+        let seqs: Vec<u64> = received.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (1..=4000).collect::<Vec<u64>>(), "every subscriber gets every seq once, in order");
+        for (seq, body) in received.iter().take(stored.messages.len()) {
+            assert_eq!(body, &stored.messages[*seq as usize - 1].body, "what was delivered is what was stored");
+        }
+        for tag in 0..8 {
+            let own: Vec<usize> = received
+                .iter()
+                .filter_map(|(_, body)| body.strip_prefix(&format!("{tag}:")))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(own, (0..500).collect::<Vec<usize>>(), "publisher {tag}'s messages in its order");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_publishes_take_at_most_a_hundred_commits() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Busy", &[]).await.unwrap();
+    let db = app.db.sql().await;
+    // Read early: the ten sign-ins and anything not reported yet count against the
+    // publishes, which can only make the check stricter.
+    let before = committed_transactions(&db, &app.db.name, Duration::ZERO).await;
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let addr = app.addr;
+        tasks.push(tokio::spawn(async move { pipelined_publishes(addr, "ann", "Busy", i, 100).await }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=1000).collect::<Vec<u64>>());
+    let after = committed_transactions(&db, &app.db.name, Duration::from_secs(11)).await;
+    let commits = after - before;
+    assert!(commits <= 100, "{commits} transactions for 1,000 concurrent publishes: commits are not batched");
 }
 
 #[tokio::test]
@@ -269,4 +345,35 @@ async fn a_retry_after_leaving_still_gets_the_first_answer() {
     // The first attempt's answer was lost; the retry comes after the removal.
     assert_eq!(ann.publish_with_cid("Team", "sent before removal", "once").await.unwrap(), first);
     assert_eq!(code(ann.publish_with_cid("Team", "new", "another").await), ErrorCode::NotMember);
+}
+
+#[tokio::test]
+async fn a_request_pipelined_after_publishes_sees_them() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    let mut raw = app.raw().await;
+    let signed_in = raw.call(1, &Request::Login { login: "ann".into(), password: password("ann") }).await;
+    assert!(matches!(signed_in, Incoming::Ok { re: 1, .. }), "{signed_in:?}");
+    let publish = |body: &str| Request::Publish { group: "Team".into(), body: body.into(), cid: None };
+    let history = Request::History { group: "Team".into(), gid: None, before: None, after: None, limit: None };
+    let mut frames = Vec::new();
+    for (id, request) in [(2, publish("one")), (3, publish("two")), (4, history), (5, publish("three"))] {
+        frames.extend(joint_wire::codec::frame(&request.encode(id)));
+    }
+    raw.send_bytes(&frames).await;
+    let mut replies = Vec::new();
+    while replies.len() < 4 {
+        match raw.recv().await.expect("an answer") {
+            Incoming::Ok { re, ok } => replies.push((re, ok)),
+            Incoming::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(replies.iter().map(|(re, _)| *re).collect::<Vec<_>>(), vec![2, 3, 4, 5], "replies in request order");
+    let page: joint_wire::message::HistoryOk = joint_wire::codec::from_value(&replies[2].1).unwrap();
+    let bodies: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, vec!["one", "two"], "history sees the publishes before it and not the one after");
+    let third: PublishOk = joint_wire::codec::from_value(&replies[3].1).unwrap();
+    assert_eq!(third.seq, 3);
 }
