@@ -2,7 +2,7 @@
 //! of events to users' connections. A std mutex with short critical sections, never held
 //! across `.await`; pushing to an outbox never blocks.
 
-use crate::connection::outbox::Outbox;
+use crate::connection::outbox::{Outbox, Supersedes};
 use crate::store::{Account, UserId};
 use crate::token::TokenHash;
 use bytes::Bytes;
@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// A connection's id within this broker.
 pub type ConnId = u64;
@@ -32,6 +33,8 @@ struct Conn {
 #[derive(Default)]
 struct State {
     conns: HashMap<ConnId, Conn>,
+    /// Where to report users who came online or went offline (see `presence`).
+    presence: Option<mpsc::UnboundedSender<UserId>>,
     by_user: HashMap<UserId, Vec<ConnId>>,
     /// Tokens that died lately, and why: a sign-in checked against the database just before
     /// its token died must not take effect after [`Hub::end_sessions`] has run.
@@ -42,11 +45,18 @@ struct State {
 const REMEMBER_ENDED: Duration = Duration::from_secs(60);
 
 impl State {
+    fn report_presence(&self, user: UserId) {
+        if let Some(presence) = &self.presence {
+            let _ = presence.send(user);
+        }
+    }
+
     fn unlink(&mut self, id: ConnId, user: UserId) {
         if let Some(ids) = self.by_user.get_mut(&user) {
             ids.retain(|c| *c != id);
             if ids.is_empty() {
                 self.by_user.remove(&user);
+                self.report_presence(user);
             }
         }
     }
@@ -66,6 +76,14 @@ fn event_frame(event: &Event) -> Bytes {
 impl Hub {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A hub that reports to `presence` every user whose count of signed-in connections
+    /// goes between 0 and 1.
+    pub fn with_presence(presence: mpsc::UnboundedSender<UserId>) -> Hub {
+        let hub = Hub::default();
+        hub.state().presence = Some(presence);
+        hub
     }
 
     /// Registers a new, anonymous connection.
@@ -95,7 +113,11 @@ impl Hub {
             return;
         }
         conn.session = Some(session);
-        state.by_user.entry(user).or_default().push(id);
+        let ids = state.by_user.entry(user).or_default();
+        ids.push(id);
+        if ids.len() == 1 {
+            state.report_presence(user);
+        }
     }
 
     /// The connection's session, if it is signed in.
@@ -105,12 +127,12 @@ impl Hub {
 
     /// Sends an event to every connection of each user.
     pub fn send(&self, users: &[UserId], event: &Event) {
-        let frame = event_frame(event);
+        let (frame, key) = (event_frame(event), Supersedes::of(event));
         let state = self.state();
         for user in users {
             for id in state.by_user.get(user).into_iter().flatten() {
                 if let Some(conn) = state.conns.get(id) {
-                    conn.outbox.push_event(frame.clone());
+                    conn.outbox.push_event(frame.clone(), key.as_ref());
                 }
             }
         }
@@ -118,11 +140,11 @@ impl Hub {
 
     /// Sends an event to every connection of `user` but `except`.
     pub fn send_except(&self, user: UserId, except: ConnId, event: &Event) {
-        let frame = event_frame(event);
+        let (frame, key) = (event_frame(event), Supersedes::of(event));
         let state = self.state();
         for id in state.by_user.get(&user).into_iter().flatten().filter(|id| **id != except) {
             if let Some(conn) = state.conns.get(id) {
-                conn.outbox.push_event(frame.clone());
+                conn.outbox.push_event(frame.clone(), key.as_ref());
             }
         }
     }
@@ -168,6 +190,21 @@ impl Hub {
     /// Whether the user has a signed-in connection now.
     pub fn online(&self, user: UserId) -> bool {
         self.state().by_user.contains_key(&user)
+    }
+
+    /// The user's login if they have a signed-in connection now.
+    pub fn login_if_online(&self, user: UserId) -> Option<String> {
+        let state = self.state();
+        let id = state.by_user.get(&user)?.first()?;
+        state.conns.get(id)?.session.as_ref().map(|s| s.account.login.clone())
+    }
+
+    /// Sends an event to the given connections.
+    pub fn send_to(outboxes: &[Arc<Outbox>], event: &Event) {
+        let (frame, key) = (event_frame(event), Supersedes::of(event));
+        for outbox in outboxes {
+            outbox.push_event(frame.clone(), key.as_ref());
+        }
     }
 
     /// The tokens of signed-in connections: sessions in use, never expired by the sweeper.

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod names;
 pub mod ops;
 pub mod password;
+pub mod presence;
 pub mod server;
 pub mod settings;
 pub mod store;

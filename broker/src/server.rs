@@ -5,6 +5,7 @@ use crate::connection;
 use crate::hub::Hub;
 use crate::limits::{Backoff, PasswordKey, PerIp, Window};
 use crate::password::Hasher;
+use crate::presence;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::subscriptions::Subscriptions;
@@ -55,6 +56,7 @@ impl Ctx {
 pub struct Broker {
     listener: TcpListener,
     ctx: Arc<Ctx>,
+    presence: presence::Changes,
 }
 
 impl Broker {
@@ -72,18 +74,19 @@ impl Broker {
         let listener =
             TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
         let subscriptions = Arc::new(Subscriptions::default());
+        let (report_presence, presence) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Ctx {
             committer: Committer::start(store.clone(), subscriptions.clone()),
             subscriptions,
             store,
-            hub: Hub::default(),
+            hub: Hub::with_presence(report_presence),
             hasher,
             password_failures: Backoff::new(settings.login_failures, backoff_max),
             auth_failures: Backoff::new(settings.login_failures, backoff_max),
             registrations: Window::new(settings.registrations_per_minute, Duration::from_secs(60)),
             settings,
         };
-        Ok(Broker { listener, ctx: Arc::new(ctx) })
+        Ok(Broker { listener, ctx: Arc::new(ctx), presence })
     }
 
     /// The address the broker listens on (the real port when bound to port 0).
@@ -94,9 +97,10 @@ impl Broker {
     /// Serves until `shutdown` is cancelled, then stops reading, answers what was read
     /// (at most the shutdown grace), sends `shutting_down` and closes every connection.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Broker { listener, ctx } = self;
+        let Broker { listener, ctx, presence } = self;
         let tracker = TaskTracker::new();
         tracker.spawn(sweep_sessions(ctx.clone(), shutdown.clone()));
+        tracker.spawn(presence::announce(ctx.clone(), presence, shutdown.clone()));
         let total = Arc::new(Semaphore::new(ctx.settings.max_connections));
         // Refusing takes a moment (the error is written, input drained); past this many at
         // once, a refused connection is simply closed, so a flood cannot pin descriptors.

@@ -165,6 +165,19 @@ impl Subscriptions {
         state.groups.retain(|_, g| !g.subs.is_empty());
     }
 
+    /// The outboxes of connections subscribed to any of these groups, other than `user`'s,
+    /// each once.
+    pub fn subscribers_of(&self, gids: &[i64], user: UserId) -> Vec<Arc<Outbox>> {
+        let state = self.state();
+        let mut seen = std::collections::HashSet::new();
+        gids.iter()
+            .filter_map(|gid| state.groups.get(gid))
+            .flat_map(|group| group.subs.iter())
+            .filter(|(conn, sub)| sub.user != user && seen.insert(**conn))
+            .map(|(_, sub)| sub.outbox.clone())
+            .collect()
+    }
+
     /// Delivers a group's newly committed messages (ascending) to its live subscriptions.
     /// Returns the subscriptions that must now catch up from PostgreSQL: those whose
     /// outbox is full (they get `lagged`) and those that missed a seq.

@@ -2,15 +2,17 @@
 //!
 //! Replies and events share one FIFO so that a reply always reaches the socket before the
 //! events its request caused. Replies are never dropped (the connection stops reading
-//! requests instead, see [`Outbox::wait_for_room`]); events are bounded: on overflow the
-//! queued events are dropped and replaced by one `resync`, which tells the client to
-//! refetch its groups and members.
+//! requests instead, see [`Outbox::wait_for_room`]); events are bounded. An event that
+//! states the latest value of something (a user's presence, a read marker, a group's
+//! admin, whether a login is a member) replaces a queued one about the same thing, moving
+//! to the back; if events still overflow, the queued ones are dropped and replaced by one
+//! `resync`, which tells the client to refetch its groups and members.
 
 use bytes::{Bytes, BytesMut};
 use joint_wire::codec::frame as framed;
 use joint_wire::message::{encode_err, encode_event, encode_ok, Event};
 use joint_wire::{ErrorBody, ErrorCode};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -20,16 +22,46 @@ use tokio::sync::Notify;
 /// How many non-message events may wait for a slow reader before they collapse into `resync`.
 pub const EVENT_QUEUE: usize = 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     /// A reply or connection error: never dropped, counted for back-pressure.
     Reply,
     /// An event that must not be lost (`session_ended`): never dropped, not counted.
     Control,
-    /// An event that may collapse into `resync`.
-    Event,
+    /// An event that may collapse into `resync`, and be replaced by a newer one with the
+    /// same key.
+    Event(Option<Supersedes>),
     /// A `message` event: never dropped; its count decides when a subscriber lags.
     Message,
+}
+
+/// What a state-describing event is about: a newer event with the same key makes a queued
+/// one stale, so only the newest is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Supersedes {
+    /// `presence` of a login.
+    Presence(String),
+    /// `read` of a group.
+    Read(u64),
+    /// `group_updated` of a group.
+    GroupUpdated(u64),
+    /// `member_joined` / `member_left` of a login in a group.
+    Membership(u64, String),
+}
+
+impl Supersedes {
+    /// The key of an event that may replace an older one, if it is such an event.
+    pub fn of(event: &Event) -> Option<Supersedes> {
+        match event {
+            Event::Presence { login, .. } => Some(Supersedes::Presence(login.clone())),
+            Event::Read { gid, .. } => Some(Supersedes::Read(*gid)),
+            Event::GroupUpdated(group) => Some(Supersedes::GroupUpdated(group.gid)),
+            Event::MemberJoined { gid, login, .. } | Event::MemberLeft { gid, login, .. } => {
+                Some(Supersedes::Membership(*gid, login.clone()))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -41,6 +73,8 @@ struct State {
     /// Messages queued or being written.
     messages: usize,
     events: usize,
+    /// The keys of the queued events that have one.
+    keyed: HashSet<Supersedes>,
     resync_queued: bool,
     closing: bool,
     dead: bool,
@@ -126,8 +160,9 @@ impl Outbox {
         self.handler.notify_waiters();
     }
 
-    /// Queues an event frame, collapsing the queued events into one `resync` on overflow.
-    pub fn push_event(&self, frame: Bytes) {
+    /// Queues an event frame, replacing a queued one it supersedes, and collapsing the
+    /// queued events into one `resync` on overflow.
+    pub fn push_event(&self, frame: Bytes, key: Option<&Supersedes>) {
         let mut state = self.state();
         if state.closing || state.dead {
             return;
@@ -135,14 +170,25 @@ impl Outbox {
         if state.resync_queued {
             return; // the client will refetch everything anyway
         }
+        if let Some(key) = key.filter(|key| state.keyed.contains(*key)) {
+            let stale = state.queue.iter().position(|(kind, _)| matches!(kind, Kind::Event(Some(k)) if k == key));
+            if let Some(stale) = stale {
+                state.queue.remove(stale);
+                state.events -= 1;
+            }
+        }
         if state.events >= self.event_cap {
-            state.queue.retain(|(kind, _)| *kind != Kind::Event);
+            state.queue.retain(|(kind, _)| !matches!(kind, Kind::Event(_)));
             state.events = 0;
+            state.keyed.clear();
             state.resync_queued = true;
             let resync = Bytes::from(framed(&encode_event(&Event::Resync)));
             state.queue.push_back((Kind::Control, resync));
         } else {
-            state.queue.push_back((Kind::Event, frame));
+            if let Some(key) = key {
+                state.keyed.insert(key.clone());
+            }
+            state.queue.push_back((Kind::Event(key.cloned()), frame));
             state.events += 1;
         }
         drop(state);
@@ -249,6 +295,7 @@ impl Outbox {
                 let mut state = self.state();
                 if !state.queue.is_empty() {
                     state.events = 0;
+                    state.keyed.clear();
                     state.resync_queued = false;
                     let mut written = Written::default();
                     let batch = state
@@ -352,9 +399,12 @@ mod tests {
     use joint_wire::codec::Payload;
     use joint_wire::message::Incoming;
 
-    fn event_frame(login: &str) -> Bytes {
-        let event = Event::MemberJoined { group: "g".into(), gid: 2, login: login.into() };
-        Bytes::from(joint_wire::codec::frame(&encode_event(&event)))
+    fn push(outbox: &Outbox, event: Event) {
+        outbox.push_event(Bytes::from(framed(&encode_event(&event))), Supersedes::of(&event).as_ref());
+    }
+
+    fn joined(login: &str) -> Event {
+        Event::MemberJoined { group: "g".into(), gid: 2, login: login.into() }
     }
 
     fn decode(frame: &Bytes) -> Incoming {
@@ -366,10 +416,10 @@ mod tests {
         let outbox = Outbox::new(3);
         outbox.push_reply(Bytes::from_static(b"reply-1"));
         for i in 0..3 {
-            outbox.push_event(event_frame(&format!("u{i}")));
+            push(&outbox, joined(&format!("u{i}")));
         }
-        outbox.push_event(event_frame("overflow"));
-        outbox.push_event(event_frame("dropped"));
+        push(&outbox, joined("overflow"));
+        push(&outbox, joined("dropped"));
         outbox.push_control(Bytes::from_static(b"control"));
         outbox.push_reply(Bytes::from_static(b"reply-2"));
         let (batch, written) = outbox.next_batch().await.unwrap();
@@ -380,8 +430,28 @@ mod tests {
         assert_eq!(&batch[2][..], b"control");
         assert_eq!(&batch[3][..], b"reply-2");
         // After the resync went out, events flow again.
-        outbox.push_event(event_frame("later"));
+        push(&outbox, joined("later"));
         assert_eq!(outbox.next_batch().await.unwrap().0.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_newer_event_about_the_same_thing_replaces_the_queued_one() {
+        let outbox = Outbox::new(5);
+        let left = |login: &str| Event::MemberLeft { group: "g".into(), gid: 2, login: login.into() };
+        let presence = |online| Event::Presence { login: "bob".into(), online };
+        let read = |gid, read_seq| Event::Read { group: "g".into(), gid, read_seq };
+        push(&outbox, joined("bob"));
+        push(&outbox, presence(true));
+        outbox.push_reply(Bytes::from_static(b"reply"));
+        for event in [left("bob"), presence(false), read(2, 4), joined("ann"), read(3, 1), read(2, 9)] {
+            push(&outbox, event);
+        }
+        // Nine pushed, five left: no resync at a cap of five.
+        let (batch, _) = outbox.next_batch().await.unwrap();
+        assert_eq!(&batch[0][..], b"reply");
+        let events: Vec<Incoming> = batch[1..].iter().map(decode).collect();
+        let newest = [left("bob"), presence(false), joined("ann"), read(3, 1), read(2, 9)];
+        assert_eq!(events, newest.map(Incoming::Event), "only the newest of each, where the newest was pushed");
     }
 
     #[tokio::test]

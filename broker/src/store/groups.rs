@@ -313,6 +313,23 @@ impl Store {
         .await
     }
 
+    /// The gids of the user's groups other than `all`: whom their presence concerns.
+    pub async fn shared_group_ids(&self, user: UserId) -> Result<Vec<i64>, BrokerError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT g.gid FROM memberships m JOIN groups g ON g.gid = m.gid
+                     WHERE m.user_id = $1 AND g.deleted_at IS NULL AND g.name <> $2",
+                    &[&user, &ALL],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
+    }
+
     /// Creates a group administered by `caller` with the given other members.
     pub async fn group_create(
         &self,

@@ -234,8 +234,20 @@ impl Drop for TestApp {
     }
 }
 
-/// The next broker event, failing the test after [`WAIT`].
+/// The next broker event, failing the test after [`WAIT`]. `presence` events, which arrive
+/// about a second after any user comes or goes, are skipped: tests/api/presence.rs checks
+/// them with [`next_event_or_presence`].
 pub async fn next_event(events: &mut Events) -> Event {
+    loop {
+        match next_event_or_presence(events).await {
+            Event::Presence { .. } => continue,
+            event => return event,
+        }
+    }
+}
+
+/// The next broker event, `presence` included, failing the test after [`WAIT`].
+pub async fn next_event_or_presence(events: &mut Events) -> Event {
     match tokio::time::timeout(WAIT, events.next()).await.expect("an event arrives in time") {
         Some(ClientEvent::Event(event)) => event,
         Some(other) => panic!("expected a broker event, got {other:?}"),
@@ -243,8 +255,18 @@ pub async fn next_event(events: &mut Events) -> Event {
     }
 }
 
-/// Asserts that no event arrives within `ms` milliseconds.
+/// Asserts that no event but `presence` arrives within `ms` milliseconds.
 pub async fn assert_no_event(events: &mut Events, ms: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.next()).await {
+        if !matches!(event, ClientEvent::Event(Event::Presence { .. })) {
+            panic!("unexpected event {event:?}");
+        }
+    }
+}
+
+/// Asserts that no event at all arrives within `ms` milliseconds.
+pub async fn assert_no_event_or_presence(events: &mut Events, ms: u64) {
     if let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(ms), events.next()).await {
         panic!("unexpected event {event:?}");
     }

@@ -11,6 +11,7 @@ mod groups;
 mod limits;
 mod messages;
 mod names;
+mod presence;
 mod resilience;
 mod session_life;
 mod shutdown;
