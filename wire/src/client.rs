@@ -3,7 +3,8 @@
 //! A [`Client`] is a cheap handle to one background task that owns the socket. The task
 //! writes requests, matches replies to them by id, forwards events to [`Events`], pings the
 //! broker so the connection never idles out, and, when the connection drops, connects again
-//! (trying the broker addresses in order) and signs in again with the session token.
+//! (trying the broker addresses in order), signs in again with the session token and
+//! resumes every subscription after the last message it delivered: no gap, no duplicate.
 
 use crate::codec::{from_value, FrameCodec, Payload, DEFAULT_MAX_FRAME};
 use crate::error::{ErrorBody, ErrorCode};
@@ -11,6 +12,7 @@ use crate::message::{
     AddedOk, Empty, Event, Group, GroupOk, GroupsOk, HelloOk, HistoryOk, Incoming, MarkReadOk, MembersPage, PublishOk,
     RemovedOk, Request, SessionOk, SubscribeOk, UserDetail, UserInfo, UserOk, UsersPage,
 };
+use crate::resume::{Resumes, Tracks};
 use crate::PROTOCOL_VERSION;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -97,6 +99,16 @@ pub enum ClientEvent {
         /// The broker's `bad_token` error when it refused the saved token; the token is then forgotten.
         session_lost: Option<ErrorBody>,
     },
+    /// After a reconnect the broker refused to resume a subscription (the user was removed
+    /// from the group meanwhile, or it was deleted); its messages no longer arrive.
+    SubscriptionLost {
+        /// The group's name.
+        group: String,
+        /// The gid the subscription had.
+        gid: u64,
+        /// Why the broker refused (`not_member`, `no_such_group`, ...).
+        error: ErrorBody,
+    },
 }
 
 /// The stream of [`ClientEvent`]s of one client. Read it: events queue up until read.
@@ -116,6 +128,21 @@ impl Events {
 }
 
 type ReplySender = oneshot::Sender<Result<Value, ClientError>>;
+
+/// Who waits for the reply to a request the driver sent.
+enum Waiting {
+    /// A caller, and what its request changes for the subscriptions.
+    Caller(ReplySender, Tracks),
+    /// The driver's own keep-alive.
+    Ping,
+    /// The driver resuming a subscription after a reconnect.
+    Resume {
+        /// The group's name.
+        group: String,
+        /// Its gid.
+        gid: u64,
+    },
+}
 
 /// Frames queued for the socket at most.
 const OUTGOING_FRAMES: usize = 256;
@@ -150,7 +177,9 @@ impl Client {
         let transport = open(&config, &shared).await?;
         let (commands, rx) = mpsc::channel(256);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        tokio::spawn(Driver { config, shared: shared.clone(), commands: rx, events: events_tx }.run(transport));
+        let driver =
+            Driver { config, shared: shared.clone(), commands: rx, events: events_tx, resumes: Resumes::default() };
+        tokio::spawn(driver.run(transport));
         Ok((Client { commands, shared }, Events(events_rx)))
     }
 
@@ -430,6 +459,7 @@ struct Driver {
     shared: Arc<Mutex<Shared>>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<ClientEvent>,
+    resumes: Resumes,
 }
 
 impl Driver {
@@ -490,6 +520,9 @@ impl Driver {
                     Err(_) => continue,
                 },
             };
+            if !authenticated {
+                self.resumes.clear();
+            }
             let _ = self.events.send(ClientEvent::Reconnected { broker, authenticated, session_lost });
             return Some(transport);
         }
@@ -509,7 +542,8 @@ impl Driver {
         let (mut sink, mut stream) = transport.split();
         // Bounded like the command channel: while the socket is stuck, callers wait instead
         // of piling up frames to be sent long after they gave up.
-        let (outgoing, mut queued) = mpsc::channel::<Bytes>(OUTGOING_FRAMES);
+        let resubscribe = self.resumes.resubscribe();
+        let (outgoing, mut queued) = mpsc::channel::<Bytes>(OUTGOING_FRAMES + resubscribe.len());
         let writer = async move {
             while let Some(frame) = queued.recv().await {
                 sink.send(frame).await?;
@@ -519,7 +553,17 @@ impl Driver {
         tokio::pin!(writer);
         // Ids 0 and 1 were used by the handshake; user requests start at 2.
         let mut next_id: u64 = 2;
-        let mut pending: HashMap<u64, Option<ReplySender>> = HashMap::new();
+        let mut pending: HashMap<u64, Waiting> = HashMap::new();
+        // Resumed subscriptions go out first, before any request of the application.
+        for (gid, request) in resubscribe {
+            let group = match &request {
+                Request::Subscribe { group, .. } => group.clone(),
+                _ => continue,
+            };
+            pending.insert(next_id, Waiting::Resume { group, gid });
+            let _ = outgoing.try_send(Bytes::from(request.encode(next_id)));
+            next_id += 1;
+        }
         let mut ping = tokio::time::interval(self.ping_interval());
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.tick().await;
@@ -539,7 +583,7 @@ impl Driver {
                         let _ = reply.send(Err(ClientError::Protocol(too_large)));
                         continue;
                     }
-                    pending.insert(id, Some(reply));
+                    pending.insert(id, Waiting::Caller(reply, Tracks::of(&request)));
                     // Cannot fail: this branch runs only with room, and only this task sends.
                     let _ = outgoing.try_send(Bytes::from(payload));
                 }
@@ -552,7 +596,7 @@ impl Driver {
                     next_id += 1;
                     // A ping that finds the queue full is not needed: frames are waiting.
                     if outgoing.try_send(Bytes::from(Request::Ping.encode(id))).is_ok() {
-                        pending.insert(id, None);
+                        pending.insert(id, Waiting::Ping);
                     }
                 }
                 frame = stream.next() => {
@@ -564,14 +608,22 @@ impl Driver {
                 }
             }
         };
-        for reply in pending.into_values().flatten() {
-            let _ = reply.send(Err(ClientError::Disconnected));
+        for waiting in pending.into_values() {
+            if let Waiting::Caller(reply, _) = waiting {
+                let _ = reply.send(Err(ClientError::Disconnected));
+            }
         }
         ended
     }
 
+    /// Forgets a subscription the broker would not resume, and tells the application.
+    fn lose(&mut self, group: String, gid: u64, error: ErrorBody) {
+        self.resumes.lost(gid);
+        let _ = self.events.send(ClientEvent::SubscriptionLost { group, gid, error });
+    }
+
     /// Routes one frame; returns false when the broker is closing the connection.
-    fn receive(&mut self, frame: &[u8], pending: &mut HashMap<u64, Option<ReplySender>>) -> bool {
+    fn receive(&mut self, frame: &[u8], pending: &mut HashMap<u64, Waiting>) -> bool {
         let payload = match Payload::parse(frame) {
             Ok(payload) => payload,
             Err(err) => {
@@ -586,8 +638,12 @@ impl Driver {
                 // its request: the caller must not wait for ever.
                 let re = payload.get("re").and_then(rmpv::Value::as_u64);
                 match re.and_then(|re| pending.remove(&re)) {
-                    Some(Some(reply)) => {
+                    Some(Waiting::Caller(reply, _)) => {
                         let _ = reply.send(Err(ClientError::Protocol(err.to_string())));
+                    }
+                    Some(Waiting::Resume { group, gid }) => {
+                        let error = ErrorBody::new(ErrorCode::Internal, err.to_string());
+                        self.lose(group, gid, error);
                     }
                     _ => tracing::warn!(%err, "ignoring a frame from the broker"),
                 }
@@ -596,19 +652,25 @@ impl Driver {
         };
         match incoming {
             Incoming::Ok { re, ok } => {
-                if let Some(Some(reply)) = pending.remove(&re) {
+                if let Some(Waiting::Caller(reply, tracks)) = pending.remove(&re) {
+                    // Recorded before any message of the subscription is handed on.
+                    let subscribed = from_value::<SubscribeOk>(&ok).ok();
+                    self.resumes.accepted(tracks, subscribed.as_ref());
                     let _ = reply.send(Ok(ok));
                 }
             }
-            Incoming::Err { re, err } => {
-                if let Some(Some(reply)) = pending.remove(&re) {
+            Incoming::Err { re, err } => match pending.remove(&re) {
+                Some(Waiting::Caller(reply, _)) => {
                     let _ = reply.send(Err(ClientError::Broker(err)));
                 }
-            }
+                Some(Waiting::Resume { group, gid }) => self.lose(group, gid, err),
+                _ => {}
+            },
             Incoming::Event(event) => {
                 if matches!(event, Event::SessionEnded { .. }) {
                     self.shared.lock().unwrap_or_else(|p| p.into_inner()).token = None;
                 }
+                self.resumes.observe(&event);
                 let _ = self.events.send(ClientEvent::Event(event));
             }
             Incoming::ConnectionError(err) => {

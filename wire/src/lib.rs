@@ -13,6 +13,7 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod message;
+mod resume;
 
 pub use client::{Client, ClientConfig, ClientError, ClientEvent, Events};
 pub use codec::{FrameCodec, FrameError, Payload, PayloadError};

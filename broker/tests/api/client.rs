@@ -1,5 +1,6 @@
 //! The wire client library against the real broker: failover over an address list,
-//! automatic pings, and reconnection that signs in again with the session token.
+//! automatic pings, and reconnection that signs in again with the session token and
+//! resumes subscriptions.
 
 use crate::helpers::*;
 use joint_wire::message::{EndReason, Event};
@@ -117,4 +118,108 @@ async fn session_ended_forgets_the_token() {
     other.logout().await.unwrap();
     assert_eq!(next_event(&mut events).await, Event::SessionEnded { reason: EndReason::Logout });
     assert_eq!(client.token(), None, "a dead token is not used to reconnect");
+}
+
+#[tokio::test]
+async fn subscriptions_resume_after_a_reconnect_without_gap_or_duplicate() {
+    let app = spawn_app().await;
+    let addr = app.addr;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Live", &[]).await.unwrap();
+    let (reader, mut events) = Client::connect(ClientConfig::new(vec![addr.to_string()])).await.unwrap();
+    reader.login("ann", &password("ann")).await.unwrap();
+    reader.subscribe("Live", None, None).await.unwrap();
+    for n in 1..=30 {
+        ann.publish("Live", &format!("m{n}")).await.unwrap();
+    }
+    let mut seqs = Vec::new();
+    let next_message = async |events: &mut joint_wire::Events| loop {
+        match next_client_event(events).await {
+            ClientEvent::Event(Event::Message(m)) => return Some(m.seq),
+            ClientEvent::Event(Event::Lagged { .. } | Event::Presence { .. }) => {}
+            ClientEvent::ConnectionError(_) | ClientEvent::Disconnected | ClientEvent::Reconnected { .. } => {
+                return None
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    // Read only part of them, so the rest are queued or in flight when the broker stops.
+    while seqs.len() < 10 {
+        seqs.extend(next_message(&mut events).await);
+    }
+    let mut settings = app.settings.clone();
+    settings.listen = addr.to_string();
+    let db = app.db.clone();
+    let mut app = app;
+    app.stop().await;
+    drop(ann);
+    // Messages published while the reader is away reach it from storage once it is back.
+    let restarted = spawn_on(db, settings).await;
+    let (ann, _e) = restarted.login("ann").await;
+    for n in 31..=60 {
+        ann.publish("Live", &format!("m{n}")).await.unwrap();
+    }
+    let mut reconnected = false;
+    while seqs.last() != Some(&60) {
+        match next_client_event(&mut events).await {
+            ClientEvent::Event(Event::Message(m)) => seqs.push(m.seq),
+            ClientEvent::Reconnected { authenticated, .. } => {
+                assert!(authenticated);
+                reconnected = true;
+            }
+            ClientEvent::ConnectionError(_) | ClientEvent::Disconnected | ClientEvent::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(reconnected);
+    assert_eq!(seqs, (1..=60).collect::<Vec<u64>>(), "every message once, in order, across the reconnect");
+    // And live delivery goes on.
+    ann.publish("Live", "m61").await.unwrap();
+    assert_eq!(next_message(&mut events).await, Some(61));
+}
+
+#[tokio::test]
+async fn a_subscription_that_cannot_resume_is_reported() {
+    let app = spawn_app().await;
+    let addr = app.addr;
+    let (ann, _e) = app.user("ann").await;
+    app.user("bob").await;
+    ann.group_create("Team", &["bob".to_string()]).await.unwrap();
+    let (reader, mut events) = Client::connect(ClientConfig::new(vec![addr.to_string()])).await.unwrap();
+    reader.login("bob", &password("bob")).await.unwrap();
+    let team = reader.subscribe("Team", None, None).await.unwrap();
+    let mut settings = app.settings.clone();
+    settings.listen = addr.to_string();
+    let db = app.db.clone();
+    let mut app = app;
+    app.stop().await;
+    drop(ann);
+    // Deleted and re-created while bob was away (on a broker bob cannot reach): the old
+    // subscription must not silently follow the new group.
+    let mut elsewhere = app.settings.clone();
+    elsewhere.listen = "127.0.0.1:0".into();
+    let mut meanwhile = spawn_on(db.clone(), elsewhere).await;
+    let (ann, _e) = meanwhile.login("ann").await;
+    ann.group_delete("Team").await.unwrap();
+    ann.group_create("Team", &["bob".to_string()]).await.unwrap();
+    drop(ann);
+    meanwhile.stop().await;
+    let restarted = spawn_on(db, settings).await;
+    let (ann, _e) = restarted.login("ann").await;
+    loop {
+        match next_client_event(&mut events).await {
+            ClientEvent::SubscriptionLost { group, gid, error } => {
+                assert_eq!((group.as_str(), gid, error.code), ("Team", team.gid, ErrorCode::NoSuchGroup));
+                break;
+            }
+            ClientEvent::ConnectionError(_)
+            | ClientEvent::Disconnected
+            | ClientEvent::Reconnected { .. }
+            | ClientEvent::Event(_) => {}
+        }
+    }
+    ann.publish("Team", "new group").await.unwrap();
+    while let Some(event) = events.try_next() {
+        assert!(!matches!(event, ClientEvent::Event(Event::Message(_))), "{event:?}");
+    }
 }
