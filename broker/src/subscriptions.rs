@@ -253,6 +253,11 @@ impl Subscriptions {
                 capped = true;
                 break;
             }
+            // Several subscriptions of one connection catching up at once share its bound:
+            // what does not fit now is read again later.
+            if s.outbox.messages() >= MESSAGE_QUEUE {
+                return Progress::Behind;
+            }
             if message.seq == s.next_seq {
                 s.outbox.push_message(message.frame.clone());
                 s.next_seq += 1;
@@ -290,5 +295,39 @@ pub async fn catch_up(store: Store, subscriptions: Arc<Subscriptions>, sub: Catc
         if subscriptions.deliver(sub, &outgoing, exhausted) != Progress::Behind {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing(gid: i64, seq: i64) -> Outgoing {
+        Outgoing::new(Message {
+            group: format!("g{gid}"),
+            gid: gid as u64,
+            seq: seq as u64,
+            from: "ann".into(),
+            name: "Ann".into(),
+            body: "hi".into(),
+            at: 0,
+        })
+    }
+
+    #[test]
+    fn catching_up_subscriptions_of_one_connection_share_its_queue_bound() {
+        let subscriptions = Subscriptions::default();
+        let outbox = Arc::new(Outbox::new(16));
+        let subs: Vec<CatchUp> = (1..=8)
+            .map(|gid| subscriptions.subscribe(gid, &format!("g{gid}"), 1, 1, outbox.clone(), 1, 1000))
+            .collect();
+        for sub in &subs {
+            let batch: Vec<Outgoing> = (1..=CATCH_UP_BATCH as i64).map(|seq| outgoing(sub.gid, seq)).collect();
+            assert_eq!(subscriptions.deliver(*sub, &batch, false), Progress::Behind);
+        }
+        assert_eq!(outbox.messages(), MESSAGE_QUEUE, "eight batches of 64 stop at the bound");
+        // The next read of each starts where its delivery stopped: nothing skipped.
+        let delivered: i64 = subs.iter().map(|sub| subscriptions.position(*sub).unwrap().1 - 1).sum();
+        assert_eq!(delivered as usize, MESSAGE_QUEUE);
     }
 }
