@@ -330,4 +330,21 @@ mod tests {
         let delivered: i64 = subs.iter().map(|sub| subscriptions.position(*sub).unwrap().1 - 1).sum();
         assert_eq!(delivered as usize, MESSAGE_QUEUE);
     }
+
+    #[tokio::test]
+    async fn a_message_is_encoded_once_for_every_subscriber() {
+        let subscriptions = Subscriptions::default();
+        let outboxes: Vec<Arc<Outbox>> = (0..3).map(|_| Arc::new(Outbox::new(16))).collect();
+        for (conn, outbox) in outboxes.iter().enumerate() {
+            let sub = subscriptions.subscribe(7, "g7", conn as ConnId, conn as UserId, outbox.clone(), 1, 0);
+            assert_eq!(subscriptions.deliver(sub, &[], true), Progress::Live);
+        }
+        let message = outgoing(7, 1);
+        assert!(subscriptions.fan_out(7, std::slice::from_ref(&message)).is_empty());
+        for outbox in &outboxes {
+            let (frames, _) = outbox.next_batch().await.unwrap();
+            assert_eq!(frames.len(), 1);
+            assert_eq!(frames[0].as_ptr(), message.frame.as_ptr(), "the same bytes, not a copy");
+        }
+    }
 }

@@ -377,3 +377,53 @@ async fn a_request_pipelined_after_publishes_sees_them() {
     let third: PublishOk = joint_wire::codec::from_value(&replies[3].1).unwrap();
     assert_eq!(third.seq, 3);
 }
+
+#[tokio::test]
+async fn a_batch_that_fails_is_retried_one_by_one_so_only_the_bad_message_fails() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    // A message PostgreSQL itself refuses, past every check the broker makes first.
+    let db = app.db.sql().await;
+    db.batch_execute(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.body = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+    )
+    .await
+    .unwrap();
+    // Hold the group's row so that the first batch waits and the rest queue behind it:
+    // the poison then shares a batch with good messages.
+    let mut holder = app.db.sql().await;
+    let hold = holder.transaction().await.unwrap();
+    hold.execute("SELECT 1 FROM groups WHERE name = 'Team' FOR UPDATE", &[]).await.unwrap();
+    let mut raw = app.raw().await;
+    let signed_in = raw.call(1, &Request::Login { login: "ann".into(), password: password("ann") }).await;
+    assert!(matches!(signed_in, Incoming::Ok { re: 1, .. }), "{signed_in:?}");
+    let bodies = ["first", "a", "b", "poison", "c", "d"];
+    let mut frames = Vec::new();
+    for (n, body) in bodies.iter().enumerate() {
+        let publish = Request::Publish { group: "Team".into(), body: body.to_string(), cid: None };
+        frames.extend(joint_wire::codec::frame(&publish.encode(10 + n as u64)));
+    }
+    raw.send_bytes(&frames).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hold.rollback().await.unwrap();
+    let mut outcomes = Vec::new();
+    while outcomes.len() < bodies.len() {
+        match raw.recv().await.expect("an answer") {
+            Incoming::Ok { re, ok } => {
+                outcomes.push((re, Ok(joint_wire::codec::from_value::<PublishOk>(&ok).unwrap().seq)))
+            }
+            Incoming::Err { re, err } => outcomes.push((re, Err(err.code))),
+            Incoming::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let expected =
+        vec![(10, Ok(1)), (11, Ok(2)), (12, Ok(3)), (13, Err(ErrorCode::Internal)), (14, Ok(4)), (15, Ok(5))];
+    assert_eq!(outcomes, expected, "only the poison fails, and it consumes no seq");
+    let page = ann.history("Team", None, None, None, None).await.unwrap();
+    let stored: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(stored, vec!["first", "a", "b", "c", "d"]);
+}

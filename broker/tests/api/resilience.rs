@@ -202,3 +202,108 @@ async fn postgres_killed_mid_batch_gives_no_false_ack_and_no_gap() {
         }
     }
 }
+
+/// A TCP proxy in front of PostgreSQL that, once armed, lets the next `COMMIT` reach the
+/// server and then cuts that connection before the server's answer gets back: the commit
+/// happens, and the broker cannot know it.
+struct CommitCutter {
+    addr: std::net::SocketAddr,
+    armed: Arc<AtomicBool>,
+}
+
+impl CommitCutter {
+    async fn start(upstream: std::net::SocketAddr) -> CommitCutter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let armed = Arc::new(AtomicBool::new(false));
+        let shared = armed.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                tokio::spawn(Self::pipe(client, server, shared.clone()));
+            }
+        });
+        CommitCutter { addr, armed }
+    }
+
+    async fn pipe(client: tokio::net::TcpStream, server: tokio::net::TcpStream, armed: Arc<AtomicBool>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut server_read, mut server_write) = server.into_split();
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let cutting = cut.clone();
+        let upstream = async move {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                let n = match client_read.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                let commits = buffer[..n].windows(7).any(|w| w == b"COMMIT\0");
+                if server_write.write_all(&buffer[..n]).await.is_err() {
+                    return;
+                }
+                if commits && armed.swap(false, Ordering::SeqCst) {
+                    cutting.notify_one();
+                    return;
+                }
+            }
+        };
+        let downstream = async move {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                tokio::select! {
+                    _ = cut.notified() => return,
+                    read = server_read.read(&mut buffer) => match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => if client_write.write_all(&buffer[..n]).await.is_err() { return },
+                    },
+                }
+            }
+        };
+        // Whichever side ends first ends the connection (both halves drop here).
+        tokio::select! {
+            _ = upstream => {}
+            _ = downstream => {}
+        }
+    }
+
+    fn url(&self, url: &str) -> String {
+        let (scheme_host, rest) = url.split_once('@').unwrap();
+        let (_, path) = rest.split_once('/').unwrap();
+        format!("{scheme_host}@{}/{path}", self.addr)
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_still_reaches_subscribers_and_retries_get_its_seq() {
+    let db = TestDb::create().await;
+    let pg: std::net::SocketAddr = {
+        let after_at = db.url.split_once('@').unwrap().1;
+        after_at.split_once('/').unwrap().0.parse().unwrap()
+    };
+    let cutter = CommitCutter::start(pg).await;
+    let settings = Settings::for_tests(&cutter.url(&db.url));
+    let app = spawn_on(db, settings).await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    let (reader, mut reader_events) = app.login("ann").await;
+    reader.subscribe("Team", None, None).await.unwrap();
+
+    cutter.armed.store(true, Ordering::SeqCst);
+    let first = ann.publish_with_cid("Team", "committed unseen", "cid-1").await;
+    assert_eq!(first.unwrap_err().code(), Some(ErrorCode::Unavailable), "the outcome is unknown");
+    assert!(!cutter.armed.load(Ordering::SeqCst), "the publish's COMMIT was the one cut");
+    // No other publish follows: the broker must find the message by itself.
+    match next_event(&mut reader_events).await {
+        joint_wire::message::Event::Message(m) => assert_eq!((m.seq, m.body.as_str()), (1, "committed unseen")),
+        other => panic!("{other:?}"),
+    }
+    // The retry learns the seq the unseen commit took.
+    assert_eq!(ann.publish_with_cid("Team", "committed unseen", "cid-1").await.unwrap().seq, 1);
+    assert_eq!(ann.publish("Team", "next").await.unwrap().seq, 2);
+    match next_event(&mut reader_events).await {
+        joint_wire::message::Event::Message(m) => assert_eq!(m.seq, 2),
+        other => panic!("{other:?}"),
+    }
+}
