@@ -427,3 +427,56 @@ async fn a_batch_that_fails_is_retried_one_by_one_so_only_the_bad_message_fails(
     let stored: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
     assert_eq!(stored, vec!["first", "a", "b", "c", "d"]);
 }
+
+/// Signs `login` in on a raw connection and writes these publishes (body, cid) at once.
+async fn send_publishes(addr: SocketAddr, login: &str, publishes: &[(&str, Option<&str>)]) -> RawConn {
+    let mut raw = RawConn::connect(addr).await;
+    let signed_in = raw.call(1, &Request::Login { login: login.into(), password: password(login) }).await;
+    assert!(matches!(signed_in, Incoming::Ok { re: 1, .. }), "{signed_in:?}");
+    let mut frames = Vec::new();
+    for (n, (body, cid)) in publishes.iter().enumerate() {
+        let publish = Request::Publish { group: "Team".into(), body: body.to_string(), cid: cid.map(String::from) };
+        frames.extend(joint_wire::codec::frame(&publish.encode(10 + n as u64)));
+    }
+    raw.send_bytes(&frames).await;
+    raw
+}
+
+/// The outcomes of `count` publishes: their seqs, or their error codes, in reply order.
+async fn publish_outcomes(raw: &mut RawConn, count: usize) -> Vec<Result<u64, ErrorCode>> {
+    let mut outcomes = Vec::new();
+    while outcomes.len() < count {
+        match raw.recv().await.expect("an answer") {
+            Incoming::Ok { ok, .. } => outcomes.push(Ok(joint_wire::codec::from_value::<PublishOk>(&ok).unwrap().seq)),
+            Incoming::Err { err, .. } => outcomes.push(Err(err.code)),
+            Incoming::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    outcomes
+}
+
+#[tokio::test]
+async fn repeats_and_refusals_inside_one_batch_consume_no_seq() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    app.user("bob").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    // Everything below queues behind the held group row and commits as one batch.
+    let mut holder = app.db.sql().await;
+    let hold = holder.transaction().await.unwrap();
+    hold.execute("SELECT 1 FROM groups WHERE name = 'Team' FOR UPDATE", &[]).await.unwrap();
+    let mut anns =
+        send_publishes(app.addr, "ann", &[("one", Some("x")), ("one again", Some("x")), ("two", Some("y"))]).await;
+    let mut bobs = send_publishes(app.addr, "bob", &[("not a member", Some("z"))]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut more = send_publishes(app.addr, "ann", &[("one, third time", Some("x")), ("three", None)]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hold.rollback().await.unwrap();
+    assert_eq!(publish_outcomes(&mut anns, 3).await, vec![Ok(1), Ok(1), Ok(2)]);
+    assert_eq!(publish_outcomes(&mut bobs, 1).await, vec![Err(ErrorCode::NotMember)]);
+    assert_eq!(publish_outcomes(&mut more, 2).await, vec![Ok(1), Ok(3)], "no seq skipped for the repeats");
+    let page = ann.history("Team", None, None, None, None).await.unwrap();
+    let stored: Vec<(u64, &str)> = page.messages.iter().map(|m| (m.seq, m.body.as_str())).collect();
+    assert_eq!(stored, vec![(1, "one"), (2, "two"), (3, "three")]);
+}

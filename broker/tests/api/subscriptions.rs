@@ -184,3 +184,35 @@ async fn a_paused_reader_lags_then_gets_every_message_exactly_once() {
     assert_eq!(seqs, (1..=1500).collect::<Vec<u64>>(), "every seq exactly once, in order");
     assert!(publishing < Duration::from_secs(60), "the publisher never waited on the reader");
 }
+
+#[tokio::test]
+async fn a_publish_racing_a_removal_is_ordered_with_it() {
+    let app = spawn_app().await;
+    let (ann, mut ann_events) = app.user("ann").await;
+    app.user("bob").await;
+    ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    assert!(matches!(next_event(&mut ann_events).await, Event::GroupAdded(_)));
+    ann.subscribe("Team", None, None).await.unwrap();
+    // Bob's insert takes a second inside its transaction; the removal starts meanwhile.
+    let db = app.db.sql().await;
+    db.batch_execute(
+        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.body = 'slow' THEN PERFORM pg_sleep(1); END IF; RETURN NEW; END $$;
+         CREATE TRIGGER slow_insert BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION slow_insert();",
+    )
+    .await
+    .unwrap();
+    let (bob, _bob_events) = app.login("bob").await;
+    let publish = tokio::spawn(async move { bob.publish("Team", "slow").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ann.member_remove("Team", &strings(&["bob"])).await.unwrap();
+    let published = publish.await.unwrap();
+    // Serialized: the publish committed first, so its message precedes the member_left its
+    // members see; had the removal committed first, the publish would be not_member.
+    assert_eq!(published.expect("the publish holds the group first").seq, 1);
+    match next_event(&mut ann_events).await {
+        Event::Message(m) => assert_eq!(m.body, "slow"),
+        other => panic!("the message must come before the removal: {other:?}"),
+    }
+    assert!(matches!(next_event(&mut ann_events).await, Event::MemberLeft { .. }));
+}
