@@ -1,0 +1,158 @@
+//! Messages: send, history, tail, read, export.
+
+use super::Context;
+use crate::args::{GroupArg, History, Read, Send, Tail};
+use crate::error::{CliError, CliResult};
+use joint_wire::message::Event;
+use joint_wire::{ClientError, ClientEvent, ErrorBody, ErrorCode};
+use rust_i18n::t;
+use serde_json::json;
+use std::io::{IsTerminal, Read as _, Write};
+use std::time::Duration;
+
+/// How often `send` publishes again, with the same cid, when the outcome is unknown.
+const SEND_ATTEMPTS: u32 = 5;
+
+/// Messages per `export` page (the broker's maximum).
+const EXPORT_PAGE: u64 = 1000;
+
+/// A cid for one message: 16 random bytes in hex.
+fn new_cid() -> CliResult<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).map_err(|e| CliError::Local(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `joint send GROUP [TEXT]`: the text, or stdin without its final newline. The message
+/// gets one cid for all attempts, so a retry after a lost connection never doubles it.
+pub async fn send(ctx: &mut Context, args: Send) -> CliResult {
+    let body = match args.text {
+        Some(text) => text,
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| CliError::Usage(t!("cli.err.stdin", detail = e.to_string()).to_string()))?;
+            text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_owned()
+        }
+    };
+    let session = ctx.session().await?;
+    let cid = new_cid()?;
+    let mut attempt = 1;
+    let ok = loop {
+        match session.client.publish_with_cid(&args.group, &body, &cid).await {
+            Err(ClientError::Disconnected) if attempt < SEND_ATTEMPTS => {}
+            Err(ClientError::Broker(err)) if err.code == ErrorCode::Unavailable && attempt < SEND_ATTEMPTS => {}
+            other => break other?,
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let sentence = t!("cli.out.sent", seq = ok.seq, group = ctx.out.clean(&args.group));
+    ctx.out.result(&json!({ "group": args.group, "seq": ok.seq, "at": ok.at }), &sentence)?;
+    Ok(())
+}
+
+/// `joint history GROUP [--before N] [--after N] [--limit N]`.
+pub async fn history(ctx: &mut Context, args: History) -> CliResult {
+    let session = ctx.session().await?;
+    let page = session.client.history(&args.group, None, args.before, args.after, args.limit).await?;
+    for message in &page.messages {
+        ctx.out.message(message)?;
+    }
+    if page.more && !ctx.out.is_json() {
+        eprintln!("{}", t!("cli.out.more_history"));
+    }
+    Ok(())
+}
+
+/// `joint tail GROUP [--after N]`: prints messages as they arrive until interrupted. The
+/// client library reconnects and resumes after the last message it delivered, so a broker
+/// restart leaves no gap and no duplicate.
+pub async fn tail(ctx: &mut Context, args: Tail) -> CliResult {
+    let mut session = ctx.session().await?;
+    session.client.subscribe(&args.group, None, args.after).await?;
+    loop {
+        let Some(event) = session.events.next().await else { return Err(CliError::Lost) };
+        match event {
+            ClientEvent::Event(Event::Message(message)) if message.group == args.group => ctx.out.message(&message)?,
+            ClientEvent::Event(Event::GroupDeleted { group, .. }) if group == args.group => {
+                return Err(CliError::Refused(ErrorBody::new(ErrorCode::NoSuchGroup, "the group was deleted")));
+            }
+            ClientEvent::Event(Event::GroupRemoved { group, .. }) if group == args.group => {
+                return Err(CliError::Refused(ErrorBody::new(ErrorCode::NotMember, "removed from the group")));
+            }
+            ClientEvent::Event(Event::SessionEnded { .. }) => {
+                session.forget_token()?;
+                return Err(CliError::Refused(ErrorBody::new(ErrorCode::BadToken, "the session ended")));
+            }
+            ClientEvent::SubscriptionLost { error, .. } => return Err(CliError::Refused(error)),
+            ClientEvent::Reconnected { authenticated: false, session_lost, .. } => {
+                session.forget_token()?;
+                let error = session_lost.unwrap_or_else(|| ErrorBody::new(ErrorCode::BadToken, "session lost"));
+                return Err(CliError::Refused(error));
+            }
+            ClientEvent::Disconnected => eprintln!("{}", t!("cli.out.reconnecting")),
+            ClientEvent::Reconnected { broker, .. } => eprintln!("{}", t!("cli.out.reconnected", broker = broker)),
+            _ => {}
+        }
+    }
+}
+
+/// `joint read GROUP [SEQ]`: moves the read marker (to the latest message by default).
+pub async fn read(ctx: &mut Context, args: Read) -> CliResult {
+    let session = ctx.session().await?;
+    let seq = match args.seq {
+        Some(seq) => seq,
+        None => {
+            let groups = session.client.groups().await?;
+            match groups.into_iter().find(|g| g.name == args.group) {
+                Some(group) => group.last_seq,
+                None => {
+                    return Err(CliError::Refused(ErrorBody::new(ErrorCode::NoSuchGroup, "not one of your groups")))
+                }
+            }
+        }
+    };
+    let read_seq = session.client.mark_read(&args.group, seq).await?;
+    let sentence = t!("cli.out.read", group = ctx.out.clean(&args.group), seq = read_seq);
+    ctx.out.result(&json!({ "group": args.group, "read_seq": read_seq }), &sentence)?;
+    Ok(())
+}
+
+/// `joint export GROUP`: the whole history as JSON lines, page by page, with a progress bar
+/// on stderr when stderr is a terminal.
+pub async fn export(ctx: &mut Context, args: GroupArg) -> CliResult {
+    let session = ctx.session().await?;
+    let progress = std::io::stderr().is_terminal();
+    let mut after = 0;
+    let mut done: u64 = 0;
+    loop {
+        let page = session.client.history(&args.group, None, None, Some(after), Some(EXPORT_PAGE)).await?;
+        for message in &page.messages {
+            ctx.out.json(message)?;
+            after = message.seq;
+            done += 1;
+        }
+        if progress {
+            draw_progress(done, page.last_seq);
+        }
+        if !page.more || page.messages.is_empty() {
+            break;
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    Ok(())
+}
+
+/// `[#####     ] done/total` on one rewritten line of stderr.
+fn draw_progress(done: u64, total: u64) {
+    const WIDTH: u64 = 30;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH).min(WIDTH) as usize;
+    let bar = format!("{}{}", "#".repeat(filled), " ".repeat(WIDTH as usize - filled));
+    let mut err = std::io::stderr();
+    let _ = write!(err, "\r[{bar}] {done}/{total}");
+    let _ = err.flush();
+}

@@ -1,0 +1,72 @@
+//! The saved sessions: `$XDG_CONFIG_HOME/joint/tokens` (else `$HOME/.config/joint/tokens`),
+//! mode 0600, one line `BROKERS TOKEN` per broker address list. Tokens are never printed.
+
+use crate::error::{CliError, CliResult};
+use rust_i18n::t;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+/// The token file of the current user.
+pub struct TokenStore {
+    path: PathBuf,
+}
+
+impl TokenStore {
+    /// The store in the user's config directory.
+    pub fn locate() -> CliResult<Self> {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+            .ok_or_else(|| CliError::Local(t!("cli.err.no_config_dir").to_string()))?;
+        Ok(TokenStore { path: base.join("joint").join("tokens") })
+    }
+
+    fn entries(&self) -> CliResult<Vec<(String, String)>> {
+        match fs::read_to_string(&self.path) {
+            Ok(text) => Ok(text
+                .lines()
+                .filter_map(|line| line.split_once(' '))
+                .map(|(key, token)| (key.to_owned(), token.to_owned()))
+                .collect()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(err) => Err(self.failure(err)),
+        }
+    }
+
+    fn failure(&self, err: std::io::Error) -> CliError {
+        CliError::Local(t!("cli.err.token_file", path = self.path.display(), detail = err.to_string()).to_string())
+    }
+
+    /// The token saved for `key`, if any.
+    pub fn get(&self, key: &str) -> CliResult<Option<String>> {
+        Ok(self.entries()?.into_iter().find(|(k, _)| k == key).map(|(_, token)| token))
+    }
+
+    /// Saves (`Some`) or forgets (`None`) the token for `key`, keeping the other entries.
+    pub fn set(&self, key: &str, token: Option<&str>) -> CliResult {
+        let mut entries: Vec<(String, String)> = self.entries()?.into_iter().filter(|(k, _)| k != key).collect();
+        if let Some(token) = token {
+            entries.push((key.to_owned(), token.to_owned()));
+        }
+        let dir = self.path.parent().expect("the token file lives in a directory");
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| self.failure(e))?;
+        // Written to a private temporary file first, then renamed: never readable by others,
+        // never half-written.
+        let temp = dir.join(format!("tokens.{}.tmp", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
+            for (key, token) in &entries {
+                writeln!(file, "{key} {token}")?;
+            }
+            file.sync_all()?;
+            fs::rename(&temp, &self.path)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            self.failure(e)
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests of `joint`: the real binary against a real broker and PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod frames;
+mod groups;
+mod locales;
+mod messages;
+mod tail;

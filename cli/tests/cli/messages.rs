@@ -1,0 +1,80 @@
+//! Messages: send, history, read, export.
+
+use crate::helpers::Joint;
+use joint_testkit::spawn_app;
+
+fn seqs(lines: &[serde_json::Value]) -> Vec<u64> {
+    lines.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn send_history_and_read() {
+    let app = spawn_app().await;
+    let (_bob, _events) = app.user("bob").await;
+    let ann = Joint::new(&app);
+    ann.register("ann").await;
+    ann.run(&["group", "create", "team", "--member", "bob"]).await.expect(0);
+
+    let run = ann.run(&["send", "team", "hello"]).await;
+    run.expect(0);
+    assert_eq!(run.stdout, "Sent to team as #1.\n");
+    let run = ann.run_with(&["send", "team", "--json"], "line one\nline two\n").await;
+    run.expect(0);
+    assert_eq!(run.json()[0]["seq"], 2);
+    assert!(run.json()[0]["at"].as_u64().unwrap() > 0);
+    let run = ann.run(&["--lang", "ru", "send", "nowhere", "x"]).await;
+    run.expect(2);
+    assert_eq!(run.stderr, "joint: no_such_group: Такой группы нет.\n");
+    for n in 3..=10 {
+        ann.run(&["send", "team", &format!("message {n}")]).await.expect(0);
+    }
+
+    let run = ann.run(&["history", "team", "--json"]).await;
+    run.expect(0);
+    let lines = run.json();
+    assert_eq!(seqs(&lines), (1..=10).collect::<Vec<_>>());
+    assert_eq!(lines[1]["body"], "line one\nline two", "stdin without its final newline, byte-exact");
+    assert_eq!(lines[0]["from"], "ann");
+    assert_eq!(seqs(&ann.run(&["history", "team", "--json", "--after", "7"]).await.json()), [8, 9, 10]);
+    assert_eq!(seqs(&ann.run(&["history", "team", "--json", "--before", "4"]).await.json()), [1, 2, 3]);
+    assert_eq!(seqs(&ann.run(&["history", "team", "--json", "--limit", "2"]).await.json()), [9, 10]);
+    let run = ann.run(&["history", "team", "--after", "2", "--before", "4"]).await;
+    run.expect(0);
+    let line = run.stdout.trim_end();
+    assert!(line.starts_with("#3 ") && line.ends_with(" ann (ann): message 3"), "{line}");
+    let run = ann.run(&["history", "team", "--limit", "0"]).await;
+    run.expect(2);
+    assert_eq!(run.stderr, "joint: invalid_argument: An argument is not valid. (field limit)\n");
+
+    let run = ann.run(&["read", "team", "4"]).await;
+    run.expect(0);
+    assert_eq!(run.stdout, "team read up to 4.\n");
+    let run = ann.run(&["read", "team", "--json"]).await;
+    run.expect(0);
+    assert_eq!(run.json(), vec![serde_json::json!({ "group": "team", "read_seq": 10 })]);
+    ann.run(&["read", "nowhere"]).await.expect(2);
+}
+
+#[tokio::test]
+async fn export_writes_the_whole_history_across_pages() {
+    let app = spawn_app().await;
+    let (ann, _events) = app.user("ann").await;
+    ann.group_create("big", &[]).await.unwrap();
+    // Pipelined in chunks of concurrent publishes, to keep the test fast.
+    for chunk in (1..=1205).collect::<Vec<u64>>().chunks(200) {
+        let bodies: Vec<String> = chunk.iter().map(|n| format!("m{n}")).collect();
+        let publishes = bodies.iter().map(|body| ann.publish("big", body));
+        for ok in futures::future::join_all(publishes).await {
+            ok.unwrap();
+        }
+    }
+    let joint = Joint::new(&app);
+    joint.run_with(&["login", "ann", "--password-stdin"], "pw-of-ann\n").await.expect(0);
+    let run = joint.run(&["export", "big"]).await;
+    run.expect(0);
+    let lines = run.json();
+    assert_eq!(seqs(&lines), (1..=1205).collect::<Vec<_>>());
+    let bodies: std::collections::BTreeSet<&str> = lines.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, (1..=1205).map(|n| format!("m{n}")).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    assert_eq!(run.stderr, "", "no progress bar when stderr is not a terminal");
+}
