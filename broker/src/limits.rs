@@ -16,6 +16,8 @@ struct Failures {
     /// Attempts begun and not yet ended.
     in_flight: u32,
     blocked_until: Option<Instant>,
+    /// When the latest block was imposed.
+    blocked_at: Option<Instant>,
     /// When the last failure was counted.
     last_failure: Instant,
 }
@@ -59,6 +61,7 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
             count: 0,
             in_flight: 0,
             blocked_until: None,
+            blocked_at: None,
             last_failure: now,
         });
         // Failures are forgotten after a quiet spell twice the longest block, so a shared
@@ -70,16 +73,61 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
             return Err(wait);
         }
         entry.in_flight += 1;
-        Ok(Attempt { backoff: self, key, ended: false })
+        Ok(Attempt { backoff: self, key, began: now, ended: false })
     }
 
-    /// Ends an attempt on `key`, applying `outcome` to its entry.
-    fn end(&self, key: &K, outcome: impl FnOnce(&mut Failures)) {
-        if let Some(entry) = self.table().get_mut(key) {
+    /// Ends attempts begun together with their verdicts, atomically. If any of their keys
+    /// is blocked, or became blocked while they ran (even if that block is over), none is
+    /// counted and the longest remaining wait is returned (the caller answers
+    /// `rate_limited`, right or wrong); otherwise each verdict is applied.
+    /// Looking and counting under one lock is what keeps guesses sent at once from
+    /// learning more verdicts than the free attempts.
+    pub fn judge(&self, verdicts: Vec<(Attempt<'_, K>, Verdict)>, now: Instant) -> Result<(), Duration> {
+        let mut table = self.table();
+        let refused = |attempt: &Attempt<'_, K>| {
+            let entry = table.get(&attempt.key)?;
+            let blocked_meanwhile = entry.blocked_at.is_some_and(|at| at > attempt.began);
+            Self::wait_in(entry, now).or(blocked_meanwhile.then_some(Duration::ZERO))
+        };
+        let wait = verdicts.iter().filter_map(|(attempt, _)| refused(attempt)).max();
+        for (mut attempt, verdict) in verdicts {
+            attempt.ended = true;
+            let Some(entry) = table.get_mut(&attempt.key) else { continue };
             entry.in_flight = entry.in_flight.saturating_sub(1);
-            outcome(entry);
+            if wait.is_some() {
+                continue;
+            }
+            match verdict {
+                Verdict::Failed => {
+                    entry.count = entry.count.saturating_add(1);
+                    entry.last_failure = now;
+                    if entry.count >= self.free {
+                        let doublings = (entry.count - self.free).min(20);
+                        let block = Duration::from_secs(1).saturating_mul(1 << doublings).min(self.max);
+                        entry.blocked_until = Some(now + block);
+                        entry.blocked_at = Some(now);
+                    }
+                }
+                Verdict::Succeeded => {
+                    entry.count = 0;
+                    entry.blocked_until = None;
+                }
+                Verdict::Uncounted => {}
+            }
         }
+        wait.map_or(Ok(()), Err)
     }
+}
+
+/// What a verdict does to its key's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A failure: counted, and past the free attempts the key is blocked.
+    Failed,
+    /// A success: the key's failures are forgotten.
+    Succeeded,
+    /// Neither (the per-IP key of a successful password check).
+    Uncounted,
 }
 
 /// One attempt under a [`Backoff`]; dropped without a verdict (the database was down, the
@@ -88,44 +136,16 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
 pub struct Attempt<'a, K: Eq + Hash + Clone> {
     backoff: &'a Backoff<K>,
     key: K,
+    began: Instant,
     ended: bool,
-}
-
-impl<K: Eq + Hash + Clone> Attempt<'_, K> {
-    /// How long the key is blocked now (it may have become blocked since the attempt began).
-    pub fn blocked(&self, now: Instant) -> Option<Duration> {
-        self.backoff.table().get(&self.key).and_then(|entry| Backoff::<K>::wait_in(entry, now))
-    }
-
-    /// The attempt failed: counted, and past the free attempts the key is blocked.
-    pub fn fail(mut self, now: Instant) {
-        let (free, max) = (self.backoff.free, self.backoff.max);
-        self.ended = true;
-        self.backoff.end(&self.key, |entry| {
-            entry.count = entry.count.saturating_add(1);
-            entry.last_failure = now;
-            if entry.count >= free {
-                let doublings = (entry.count - free).min(20);
-                let block = Duration::from_secs(1).saturating_mul(1 << doublings).min(max);
-                entry.blocked_until = Some(now + block);
-            }
-        });
-    }
-
-    /// The attempt succeeded: the key's failures are forgotten.
-    pub fn succeed(mut self) {
-        self.ended = true;
-        self.backoff.end(&self.key, |entry| {
-            entry.count = 0;
-            entry.blocked_until = None;
-        });
-    }
 }
 
 impl<K: Eq + Hash + Clone> Drop for Attempt<'_, K> {
     fn drop(&mut self) {
         if !self.ended {
-            self.backoff.end(&self.key, |_| {});
+            if let Some(entry) = self.backoff.table().get_mut(&self.key) {
+                entry.in_flight = entry.in_flight.saturating_sub(1);
+            }
         }
     }
 }
@@ -222,7 +242,7 @@ mod tests {
     use super::*;
 
     fn failed(b: &Backoff<&'static str>, t: Instant) {
-        b.begin("k", t).expect("may try").fail(t);
+        b.judge(vec![(b.begin("k", t).expect("may try"), Verdict::Failed)], t).expect("not blocked");
     }
 
     #[test]
@@ -243,7 +263,7 @@ mod tests {
         }
         assert_eq!(b.begin("k", t).unwrap_err(), Duration::from_secs(300), "capped");
         let t = t + Duration::from_secs(300);
-        b.begin("k", t).unwrap().succeed();
+        b.judge(vec![(b.begin("k", t).unwrap(), Verdict::Succeeded)], t).unwrap();
         for _ in 0..4 {
             failed(&b, t);
         }
@@ -255,20 +275,46 @@ mod tests {
         let b = Backoff::new(3, Duration::from_secs(60));
         let t = Instant::now();
         let attempts: Vec<_> = (0..10).map(|_| b.begin("k", t).expect("any number may start")).collect();
-        let mut verdicts = 0;
-        for attempt in attempts {
-            if attempt.blocked(t).is_none() {
-                verdicts += 1;
-                attempt.fail(t);
-            }
-        }
+        // All ten verdicts arrive at once, from ten threads.
+        let barrier = std::sync::Barrier::new(attempts.len());
+        let verdicts = std::thread::scope(|scope| {
+            let judged: Vec<_> = attempts
+                .into_iter()
+                .map(|attempt| {
+                    let (b, barrier) = (&b, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        b.judge(vec![(attempt, Verdict::Failed)], t).is_ok()
+                    })
+                })
+                .collect();
+            judged.into_iter().map(|j| j.join().unwrap()).filter(|ok| *ok).count()
+        });
         assert_eq!(verdicts, 3, "ten guesses at once learn three verdicts");
         let other = Backoff::new(3, Duration::from_secs(60));
         let many: Vec<_> = (0..10).map(|_| other.begin("k", t).unwrap()).collect();
         for attempt in many {
-            assert!(attempt.blocked(t).is_none());
-            attempt.succeed();
+            assert_eq!(other.judge(vec![(attempt, Verdict::Succeeded)], t), Ok(()));
         }
+    }
+
+    #[test]
+    fn a_verdict_is_refused_when_its_key_was_blocked_while_it_ran_even_if_that_block_is_over() {
+        let b = Backoff::new(2, Duration::from_secs(60));
+        let t = Instant::now();
+        let mut attempts: Vec<_> = (0..4).map(|_| b.begin("k", t).unwrap()).collect();
+        let later = t + Duration::from_millis(10);
+        for attempt in attempts.drain(..2) {
+            assert_eq!(b.judge(vec![(attempt, Verdict::Failed)], later), Ok(()));
+        }
+        // Slow hashing: the rest arrive after the one-second block has ended.
+        let much_later = later + Duration::from_secs(5);
+        for attempt in attempts {
+            assert_eq!(b.judge(vec![(attempt, Verdict::Failed)], much_later), Err(Duration::ZERO));
+        }
+        // An attempt begun after the block is judged as usual.
+        let fresh = b.begin("k", much_later).expect("the block is over");
+        assert_eq!(b.judge(vec![(fresh, Verdict::Failed)], much_later), Ok(()));
     }
 
     #[test]

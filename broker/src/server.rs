@@ -43,6 +43,8 @@ pub struct Ctx {
     pub auth_failures: Backoff<IpAddr>,
     /// Registration attempts per IP per minute.
     pub registrations: Window<IpAddr>,
+    /// Connections per client IP: the peer's, or for a trusted proxy the one its `hello` names.
+    pub per_ip: PerIp,
 }
 
 impl Ctx {
@@ -84,6 +86,7 @@ impl Broker {
             password_failures: Backoff::new(settings.login_failures, backoff_max),
             auth_failures: Backoff::new(settings.login_failures, backoff_max),
             registrations: Window::new(settings.registrations_per_minute, Duration::from_secs(60)),
+            per_ip: PerIp::new(settings.max_connections_per_ip),
             settings,
         };
         Ok(Broker { listener, ctx: Arc::new(ctx), presence })
@@ -105,7 +108,6 @@ impl Broker {
         // Refusing takes a moment (the error is written, input drained); past this many at
         // once, a refused connection is simply closed, so a flood cannot pin descriptors.
         let refusals = Arc::new(Semaphore::new(MAX_POLITE_REFUSALS));
-        let per_ip = PerIp::new(ctx.settings.max_connections_per_ip);
         let mut backoff = Duration::from_millis(5);
         loop {
             let (stream, peer) = tokio::select! {
@@ -121,7 +123,12 @@ impl Broker {
                     }
                 },
             };
-            let slots = total.clone().try_acquire_owned().ok().zip(per_ip.take(peer.ip()));
+            // A trusted proxy's connections count against the client IP its `hello` names.
+            let ip_slot = match ctx.settings.trusted_proxies.contains(&peer.ip()) {
+                true => Some(None),
+                false => ctx.per_ip.take(peer.ip()).map(Some),
+            };
+            let slots = total.clone().try_acquire_owned().ok().zip(ip_slot);
             let Some((permit, ip_slot)) = slots else {
                 tracing::warn!(%peer, "connection refused: too many connections");
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {

@@ -76,6 +76,13 @@ async fn drain(reader: &mut OwnedReadHalf) {
     }
 }
 
+/// Whether a connection goes on after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
 struct Handler {
     ctx: Arc<Ctx>,
     id: ConnId,
@@ -103,7 +110,10 @@ impl Handler {
                 match codec.decode_whole(&mut buffer) {
                     Ok(Some(frame)) => {
                         self.outbox.wait_for_room(self.ctx.settings.max_inflight).await;
-                        self.handle(frame).await;
+                        if self.handle(frame).await == Flow::Close {
+                            self.outbox.close();
+                            return drain(reader).await;
+                        }
                     }
                     Ok(None) => break,
                     Err(FrameError::TooLarge { max }) => {
@@ -158,20 +168,20 @@ impl Handler {
     }
 
     /// Answers one frame: a reply (or a `bad_frame` connection error), then its effects.
-    async fn handle(&mut self, payload: Bytes) {
+    async fn handle(&mut self, payload: Bytes) -> Flow {
         let payload = match Payload::parse(&payload) {
             Ok(payload) => payload,
             Err(err) => {
                 let body = ErrorBody::new(ErrorCode::BadFrame, err.reason);
                 self.send(err.id, encode_err(err.id, &body)).await;
-                return;
+                return Flow::Continue;
             }
         };
         let envelope = match Envelope::read(payload) {
             Ok(envelope) => envelope,
             Err(body) => {
                 self.send(None, encode_err(None, &body)).await;
-                return;
+                return Flow::Continue;
             }
         };
         let id = envelope.id;
@@ -197,9 +207,16 @@ impl Handler {
                 drop(order);
             }
             Err(err) => {
-                self.send(Some(id), encode_err(Some(id), &err.to_body())).await;
+                let body = err.to_body();
+                self.send(Some(id), encode_err(Some(id), &body)).await;
+                // A proxied client over its connection cap (refused at `hello`) is closed
+                // like one refused at accept.
+                if body.code == ErrorCode::TooManyConnections {
+                    return Flow::Close;
+                }
             }
         }
+        Flow::Continue
     }
 
     /// Queues a reply after the promised ones; one larger than the announced `max_frame` is

@@ -9,6 +9,7 @@ mod session;
 
 use crate::error::BrokerError;
 use crate::hub::{ConnId, Session};
+use crate::limits::IpSlot;
 use crate::server::Ctx;
 use crate::store::{GroupChange, OrderGuard, UserId};
 use crate::subscriptions::CatchUp;
@@ -19,7 +20,7 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 /// What a connection knows about itself between requests.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnState {
     /// The connection's id in the hub.
     pub id: ConnId,
@@ -29,12 +30,15 @@ pub struct ConnState {
     pub peer_ip: IpAddr,
     /// True until the first request that is not a refused `hello`.
     pub hello_allowed: bool,
+    /// The connection's place among its client IP's, when `hello` named the IP (the
+    /// connection came from a trusted proxy); given back when the connection closes.
+    pub client_slot: Option<IpSlot>,
 }
 
 impl ConnState {
     /// The state of a fresh connection from `peer_ip`.
     pub fn new(id: ConnId, peer_ip: IpAddr) -> ConnState {
-        ConnState { id, ip: peer_ip, peer_ip, hello_allowed: true }
+        ConnState { id, ip: peer_ip, peer_ip, hello_allowed: true, client_slot: None }
     }
 }
 

@@ -3,7 +3,7 @@
 use super::{ConnState, Effect, Outcome, Reply};
 use crate::error::BrokerError;
 use crate::hub::Session;
-use crate::limits::{Attempt, PasswordKey};
+use crate::limits::{Attempt, PasswordKey, Verdict};
 use crate::server::Ctx;
 use crate::store::{Account, Credentials};
 use crate::{names, token};
@@ -48,17 +48,14 @@ impl<'a> PasswordCheck<'a> {
     /// in to an account of their own.
     pub async fn verify(self, password: String, stored: Option<String>) -> Result<(), BrokerError> {
         let good = self.ctx.hasher.verify(password, stored).await?;
-        let now = Instant::now();
-        if let Some(wait) = self.login_at_ip.blocked(now).max(self.ip.blocked(now)) {
-            return Err(rate_limited(wait));
-        }
-        if good {
-            self.login_at_ip.succeed();
-            Ok(())
-        } else {
-            self.login_at_ip.fail(now);
-            self.ip.fail(now);
-            Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password"))
+        let verdicts = match good {
+            true => vec![(self.login_at_ip, Verdict::Succeeded), (self.ip, Verdict::Uncounted)],
+            false => vec![(self.login_at_ip, Verdict::Failed), (self.ip, Verdict::Failed)],
+        };
+        self.ctx.password_failures.judge(verdicts, Instant::now()).map_err(rate_limited)?;
+        match good {
+            true => Ok(()),
+            false => Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password")),
         }
     }
 }
@@ -91,6 +88,10 @@ pub fn hello(
     conn.hello_allowed = false;
     if let Some(ip) = client_ip {
         if ctx.settings.trusted_proxies.contains(&conn.peer_ip) {
+            let slot = ctx.per_ip.take(ip).ok_or_else(|| {
+                BrokerError::refused(ErrorCode::TooManyConnections, "too many connections from this client")
+            })?;
+            conn.client_slot = Some(slot);
             conn.ip = ip;
         }
     }
@@ -162,15 +163,11 @@ pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Re
         Some(hash) => ctx.store.session(&hash, ctx.token_lifetime()).await?.map(|s| (hash, s)),
         None => None,
     };
-    let now = Instant::now();
-    if let Some(wait) = attempt.blocked(now) {
-        return Err(rate_limited(wait));
-    }
+    let verdict = if found.is_some() { Verdict::Succeeded } else { Verdict::Failed };
+    ctx.auth_failures.judge(vec![(attempt, verdict)], Instant::now()).map_err(rate_limited)?;
     let Some((hash, (account, groups))) = found else {
-        attempt.fail(now);
         return Err(BrokerError::refused(ErrorCode::BadToken, "the session token is unknown or expired; log in again"));
     };
-    attempt.succeed();
     let session = Session { account: account.clone(), token: hash };
     Ok(reply.with(&session_ok(None, &account, groups), vec![Effect::SignIn(session)]))
 }

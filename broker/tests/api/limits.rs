@@ -277,3 +277,29 @@ async fn many_successful_logins_at_once_are_never_limited() {
         task.await.unwrap().expect("a right password is never rate limited while nothing failed");
     }
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_connection_cap_is_per_client() {
+    let app = spawn_app_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.max_connections_per_ip = 2;
+    })
+    .await;
+    let hello = |ip: &str| Request::Hello { version: 1, client: None, client_ip: Some(ip.into()) };
+    // The proxy itself holds five connections: the cap of two is not the proxy's.
+    let mut kept = Vec::new();
+    for ip in ["203.0.113.7", "203.0.113.7", "198.51.100.9", "198.51.100.9", "192.0.2.1"] {
+        let mut raw = app.raw().await;
+        assert!(matches!(raw.call(0, &hello(ip)).await, Incoming::Ok { .. }), "{ip}");
+        kept.push(raw);
+    }
+    // A third connection of one client is refused and closed.
+    let mut third = app.raw().await;
+    assert_eq!(err_code(&third.call(0, &hello("203.0.113.7")).await), ErrorCode::TooManyConnections);
+    third.expect_closed().await;
+    // Its slot comes back when one of its connections closes.
+    drop(kept.remove(0));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = app.raw().await;
+    assert!(matches!(again.call(0, &hello("203.0.113.7")).await, Incoming::Ok { .. }));
+}
