@@ -12,6 +12,7 @@ mod i18n;
 mod output;
 mod password;
 mod session;
+mod terminal;
 mod tokens;
 
 use clap::{CommandFactory, FromArgMatches};

@@ -1,28 +1,30 @@
-//! `joint chat GROUP`: recent history, then live messages printed above a line editor.
+//! `joint chat GROUP`: recent history, then live messages printed above a prompt line that
+//! keeps what the user is typing.
 
 use super::Context;
 use crate::args::GroupArg;
 use crate::error::{CliError, CliResult};
+use crate::terminal::{Edit, KeyDecoder, LineEditor, RawMode};
 use joint_wire::message::Event;
 use joint_wire::{ClientEvent, ErrorBody, ErrorCode};
 use rust_i18n::t;
-use rustyline::error::ReadlineError;
-use rustyline::ExternalPrinter;
+use std::io::{Read, Write};
 use tokio::sync::mpsc;
 
 /// Messages of history shown when the chat opens.
 const RECENT: u64 = 20;
 
-/// What the line editor thread hands over.
-enum Input {
-    /// A line the user entered.
-    Line(String),
-    /// Ctrl-D, Ctrl-C or a closed terminal.
-    End,
+/// Writes to the terminal and flushes.
+fn show(text: &str) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
-/// Runs the chat until `/quit`, Ctrl-D or Ctrl-C. Lines are published with the client's
-/// cids; the user's own messages come back through the subscription like everyone else's.
+/// Runs the chat until `/quit`, Ctrl-C, Ctrl-D or the end of stdin. Lines are published
+/// with the client's cids; the user's own messages come back through the subscription like
+/// everyone else's. Off a terminal, stdin is read line by line and no prompt is drawn.
 pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
     let mut session = ctx.session().await?;
     let recent = session.client.history(&args.group, None, None, None, Some(RECENT)).await?;
@@ -33,61 +35,97 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
     if recent.last_seq > 0 {
         session.client.mark_read(&args.group, recent.last_seq).await?;
     }
-    let local = |err: ReadlineError| CliError::Local(t!("cli.err.terminal", detail = err.to_string()).into_owned());
-    let mut editor = rustyline::DefaultEditor::new().map_err(local)?;
-    let mut printer = editor.create_external_printer().map_err(local)?;
-    let (input_tx, mut input) = mpsc::unbounded_channel();
-    let prompt = format!("{}> ", args.group);
     eprintln!("{}", t!("cli.out.chat_help"));
-    std::thread::spawn(move || loop {
-        match editor.readline(&prompt) {
-            Ok(line) => {
-                let _ = editor.add_history_entry(line.as_str());
-                if input_tx.send(Input::Line(line)).is_err() {
-                    break;
-                }
-            }
-            Err(_) => {
-                let _ = input_tx.send(Input::End);
+
+    let raw = RawMode::enable()
+        .map_err(|err| CliError::Local(t!("cli.err.terminal", detail = err.to_string()).into_owned()))?;
+    let terminal = raw.active();
+    let mut editor = LineEditor::new(format!("{}> ", ctx.out.clean(&args.group)));
+    let mut decoder = KeyDecoder::default();
+    // stdin is read on a thread of its own: an empty chunk means it ended.
+    let (bytes_tx, mut bytes) = mpsc::unbounded_channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = stdin.read(&mut buf).unwrap_or(0);
+            if bytes_tx.send(buf[..n].to_vec()).is_err() || n == 0 {
                 break;
             }
         }
     });
-    loop {
+    // Shows a line above the prompt on a terminal, or as a plain line otherwise.
+    let above = |editor: &LineEditor, text: &str| {
+        if terminal {
+            show(&editor.above(text))
+        } else {
+            show(&format!("{text}\n"))
+        }
+    };
+    if terminal {
+        show(&editor.render())?;
+    }
+    let result = loop {
         tokio::select! {
-            entered = input.recv() => match entered {
-                Some(Input::Line(line)) if line.trim() == "/quit" => return Ok(()),
-                Some(Input::Line(line)) if line.trim().is_empty() => {}
-                Some(Input::Line(line)) => {
+            chunk = bytes.recv() => {
+                let chunk = chunk.unwrap_or_default();
+                if chunk.is_empty() {
+                    break Ok(());
+                }
+                let mut entered = Vec::new();
+                let mut quit = false;
+                for key in decoder.feed(&chunk) {
+                    match editor.key(key) {
+                        Edit::Changed => {}
+                        Edit::Entered(line) => entered.push(line),
+                        Edit::Quit => quit = true,
+                    }
+                }
+                if terminal {
+                    show(&editor.render())?;
+                }
+                for line in entered {
+                    if line.trim() == "/quit" {
+                        quit = true;
+                        break;
+                    }
+                    if line.trim().is_empty() {
+                        continue;
+                    }
                     if let Err(err) = session.client.publish(&args.group, &line).await {
                         let err = CliError::from(err);
                         let (code, sentence) = err.describe();
-                        let _ = printer.print(format!("{}: {code}: {sentence}", t!("cli.err.not_sent")));
+                        above(&editor, &format!("{}: {code}: {sentence}", t!("cli.err.not_sent")))?;
                         if !matches!(err, CliError::Refused(_)) {
                             return Err(err);
                         }
                     }
                 }
-                Some(Input::End) | None => return Ok(()),
-            },
+                if quit {
+                    break Ok(());
+                }
+            }
             event = session.events.next() => match event {
                 Some(ClientEvent::Event(Event::Message(message))) if message.group == args.group => {
-                    let line = ctx.out.message_line(&message)?;
-                    let _ = printer.print(line);
+                    above(&editor, &ctx.out.message_line(&message)?)?;
                     session.client.mark_read(&args.group, message.seq).await?;
                 }
                 Some(ClientEvent::Event(Event::SessionEnded { .. })) => {
                     session.forget_token()?;
-                    return Err(CliError::Refused(ErrorBody::new(ErrorCode::BadToken, "the session ended")));
+                    break Err(CliError::Refused(ErrorBody::new(ErrorCode::BadToken, "the session ended")));
                 }
-                Some(ClientEvent::SubscriptionLost { error, .. }) => return Err(CliError::Refused(error)),
-                Some(ClientEvent::Disconnected) => { let _ = printer.print(t!("cli.out.reconnecting").into_owned()); }
+                Some(ClientEvent::SubscriptionLost { error, .. }) => break Err(CliError::Refused(error)),
+                Some(ClientEvent::Disconnected) => above(&editor, &t!("cli.out.reconnecting"))?,
                 Some(ClientEvent::Reconnected { broker, .. }) => {
-                    let _ = printer.print(t!("cli.out.reconnected", broker = broker).into_owned());
+                    above(&editor, &t!("cli.out.reconnected", broker = broker))?;
                 }
                 Some(_) => {}
-                None => return Err(CliError::Lost),
+                None => break Err(CliError::Lost),
             },
         }
+    };
+    if terminal {
+        show("\r\n")?;
     }
+    result
 }

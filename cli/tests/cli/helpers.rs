@@ -64,9 +64,9 @@ impl Joint {
         self.home.path().join("config").join("joint")
     }
 
-    /// A `joint` process ready to start, stdin/stdout/stderr piped.
-    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_joint"));
+    /// A `joint` process in this environment, with inherited stdio (for a pseudo-terminal).
+    pub fn std_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_joint"));
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -74,11 +74,14 @@ impl Joint {
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("JOINT_BROKER", &self.broker)
             .env("LANG", &self.lang)
-            .env("TZ", "UTC")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .env("TZ", "UTC");
+        cmd
+    }
+
+    /// A `joint` process ready to start, stdin/stdout/stderr piped.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::from(self.std_command(args));
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         cmd
     }
 

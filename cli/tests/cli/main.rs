@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod chat;
 mod frames;
 mod groups;
 mod locales;
