@@ -36,6 +36,10 @@ pub struct ClientConfig {
     pub reconnect: bool,
     /// How long one connection attempt to one address may take.
     pub connect_timeout: Duration,
+    /// The address of the real client this connection acts for, sent in `hello` by proxies
+    /// such as the HTTP bridge; the broker believes it only from its `--trusted-proxy`
+    /// peers, so its rate limits count per real client. `None` for ordinary clients.
+    pub client_ip: Option<String>,
 }
 
 impl ClientConfig {
@@ -46,6 +50,7 @@ impl ClientConfig {
             client_name: format!("joint-wire/{}", env!("CARGO_PKG_VERSION")),
             reconnect: true,
             connect_timeout: Duration::from_secs(5),
+            client_ip: None,
         }
     }
 }
@@ -418,7 +423,11 @@ async fn handshake(addr: &str, config: &ClientConfig) -> Result<(Transport, Hell
     let stream = TcpStream::connect(addr).await.map_err(|e| ClientError::Connect(e.to_string()))?;
     stream.set_nodelay(true).ok();
     let mut transport = Framed::new(stream, FrameCodec::new(DEFAULT_MAX_FRAME));
-    let hello = Request::Hello { version: PROTOCOL_VERSION, client: Some(config.client_name.clone()), client_ip: None };
+    let hello = Request::Hello {
+        version: PROTOCOL_VERSION,
+        client: Some(config.client_name.clone()),
+        client_ip: config.client_ip.clone(),
+    };
     let value = exchange(&mut transport, 0, hello).await?;
     let hello: HelloOk = from_value(&value).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let max_frame = usize::try_from(hello.max_frame).unwrap_or(usize::MAX);
