@@ -69,3 +69,25 @@ async fn cors_is_off_unless_configured() {
     let other = on.req(Method::GET, "/healthz", None).header("origin", "https://evil.example").send().await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn a_tokens_broker_connection_is_shared_and_closed_when_idle() {
+    let s = stack_with(|_| {}, |h| h.idle_ms = 300).await;
+    let ann = s.register("ann").await;
+    // Bob watches from a wire client of his own: `online` counts signed-in connections.
+    let (bob, _events) = s.app.user("bob").await;
+    let online = |page: joint_wire::message::UsersPage| page.users.iter().find(|u| u.login == "ann").unwrap().online;
+    for _ in 0..3 {
+        assert_eq!(send(s.req(Method::GET, "/v1/me", Some(&ann))).await.0, StatusCode::OK);
+        assert!(online(bob.users(None, None).await.unwrap()), "ann's shared connection is open");
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while online(bob.users(None, None).await.unwrap()) {
+        assert!(tokio::time::Instant::now() < deadline, "the idle connection was never closed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The next request signs in again with the token.
+    let (status, me) = send(s.req(Method::GET, "/v1/me", Some(&ann))).await;
+    assert_eq!((status, &me["login"]), (StatusCode::OK, &json!("ann")));
+    assert!(online(bob.users(None, None).await.unwrap()));
+}
