@@ -62,6 +62,22 @@ pub fn to_json(value: &Value) -> Json {
     }
 }
 
+/// A MessagePack value as one line of JSON text, keeping the map keys in wire order
+/// (otherwise as [`to_json`]).
+pub fn to_json_text(value: &Value) -> String {
+    match value {
+        Value::Map(pairs) if pairs.iter().all(|(k, _)| k.as_str().is_some()) => {
+            let entries: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}:{}", Json::from(k.as_str().unwrap_or_default()), to_json_text(v)))
+                .collect();
+            format!("{{{}}}", entries.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(to_json_text).collect::<Vec<_>>().join(",")),
+        other => to_json(other).to_string(),
+    }
+}
+
 /// The argument keys an operation reads (besides `id` and `op`), as CONTRACT.md §8 lists them.
 pub fn argument_keys(op: Op) -> &'static [&'static str] {
     match op {
@@ -107,6 +123,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(to_json(&to_msgpack(&json)), json);
+        let text = to_json_text(&to_msgpack(&json));
+        assert_eq!(serde_json::from_str::<Json>(&text).unwrap(), json);
+    }
+
+    #[test]
+    fn json_text_keeps_the_wire_order_of_keys() {
+        let value = Value::Map(vec![
+            (Value::from("re"), Value::from(2)),
+            (
+                Value::from("ok"),
+                Value::Map(vec![(Value::from("b"), Value::Nil), (Value::from("a"), Value::from("\"x"))]),
+            ),
+        ]);
+        assert_eq!(to_json_text(&value), r#"{"re":2,"ok":{"b":null,"a":"\"x"}}"#);
     }
 
     #[test]

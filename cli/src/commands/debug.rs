@@ -3,7 +3,7 @@
 use super::Context;
 use crate::args::Decode;
 use crate::error::{CliError, CliResult};
-use crate::frames::{to_json, to_msgpack, unknown_keys};
+use crate::frames::{to_json, to_json_text, to_msgpack, unknown_keys};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use joint_wire::codec::{encode_value, frame, DEFAULT_MAX_FRAME};
@@ -87,14 +87,16 @@ pub async fn raw(ctx: &mut Context) -> CliResult {
                     // The broker closed: what it sent is printed; requests still open are lost.
                     if pending.is_empty() { break } else { return Err(CliError::Lost) }
                 };
-                let json = match rmpv::decode::read_value(&mut bytes.as_ref()) {
-                    Ok(value) => to_json(&value),
-                    Err(err) => Json::String(format!("undecodable frame: {err}")),
+                let line = match rmpv::decode::read_value(&mut bytes.as_ref()) {
+                    Ok(value) => {
+                        if let Some(re) = to_json(&value).get("re").and_then(Json::as_u64) {
+                            pending.remove(&re);
+                        }
+                        to_json_text(&value)
+                    }
+                    Err(err) => Json::String(format!("undecodable frame: {err}")).to_string(),
                 };
-                if let Some(re) = json.get("re").and_then(Json::as_u64) {
-                    pending.remove(&re);
-                }
-                ctx.out.raw_line(&json.to_string())?;
+                ctx.out.raw_line(&line)?;
             }
         }
     }
@@ -146,7 +148,7 @@ pub fn decode(ctx: &mut Context, args: Decode) -> CliResult {
             return Err(CliError::Usage(sentence.into_owned()));
         };
         match Payload::parse(payload) {
-            Ok(payload) => ctx.out.raw_line(&to_json(&payload.to_value()).to_string())?,
+            Ok(payload) => ctx.out.raw_line(&to_json_text(&payload.to_value()))?,
             Err(err) => {
                 eprintln!("joint: {}", t!("cli.err.bad_payload", offset = offset, detail = err.reason));
                 bad_payload = true;

@@ -20,16 +20,10 @@ async fn encode_nc_decode_round_trip_against_the_broker() {
         r#"{"id":4,"op":"nope"}"#,
         "\n"
     );
-    let script = format!(
-        "{bin} encode | nc -N 127.0.0.1 {port} | {bin} decode",
-        bin = env!("CARGO_BIN_EXE_joint"),
-        port = app.addr.port()
-    );
-    let mut child = tokio::process::Command::new("sh")
+    let mut child = tokio::process::Command::from(joint.program("sh"))
         .arg("-c")
-        .arg(&script)
-        .env("HOME", joint.home.path())
-        .env("LANG", "C")
+        .arg("joint encode | nc -N 127.0.0.1 \"$PORT\" | joint decode")
+        .env("PORT", app.addr.port().to_string())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

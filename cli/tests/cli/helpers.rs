@@ -64,17 +64,26 @@ impl Joint {
         self.home.path().join("config").join("joint")
     }
 
-    /// A `joint` process in this environment, with inherited stdio (for a pseudo-terminal).
-    pub fn std_command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_joint"));
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    /// `program` in this environment only: HOME, XDG_CONFIG_HOME, JOINT_BROKER, LANG, PATH
+    /// with the directory of `joint` first.
+    pub fn program(&self, program: &str) -> std::process::Command {
+        let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_joint")).parent().unwrap();
+        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear()
+            .env("PATH", path)
             .env("HOME", self.home.path())
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("JOINT_BROKER", &self.broker)
             .env("LANG", &self.lang)
             .env("TZ", "UTC");
+        cmd
+    }
+
+    /// A `joint` process in this environment, with inherited stdio (for a pseudo-terminal).
+    pub fn std_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = self.program(env!("CARGO_BIN_EXE_joint"));
+        cmd.args(args);
         cmd
     }
 

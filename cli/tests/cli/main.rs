@@ -8,4 +8,5 @@ mod frames;
 mod groups;
 mod locales;
 mod messages;
+mod readme;
 mod tail;
