@@ -5,6 +5,7 @@ use chrono::{Local, TimeZone};
 use joint_wire::message::Message;
 use serde::Serialize;
 use std::io::{self, IsTerminal, Write};
+use unicode_width::UnicodeWidthStr;
 
 /// The stdout of one command.
 pub struct Output {
@@ -63,13 +64,14 @@ impl Output {
         }
     }
 
-    /// An aligned table with a header row; cells are cleaned for the terminal.
+    /// An aligned table with a header row (columns measured in terminal cells, so Chinese
+    /// text lines up); cells are cleaned for the terminal.
     pub fn table(&mut self, header: &[String], rows: &[Vec<String>]) -> io::Result<()> {
         let rows: Vec<Vec<String>> = rows.iter().map(|row| row.iter().map(|c| self.clean(c)).collect()).collect();
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
         for row in &rows {
             for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
+                *width = (*width).max(cell.width());
             }
         }
         let mut out = self.out.lock();
@@ -79,7 +81,7 @@ impl Output {
                 if i + 1 == row.len() {
                     line.push_str(cell);
                 } else {
-                    let pad = width - cell.chars().count();
+                    let pad = width - cell.width();
                     line.push_str(cell);
                     line.push_str(&" ".repeat(pad + 2));
                 }

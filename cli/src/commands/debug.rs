@@ -6,7 +6,7 @@ use crate::error::{CliError, CliResult};
 use crate::frames::{to_json, to_json_text, to_msgpack, unknown_keys};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use joint_wire::codec::{encode_value, frame, DEFAULT_MAX_FRAME};
+use joint_wire::codec::{encode_value, frame};
 use joint_wire::{FrameCodec, Payload};
 use rust_i18n::t;
 use serde_json::{Map, Value as Json};
@@ -15,6 +15,10 @@ use std::io::{BufRead, Read, Write};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
+
+/// The largest frame `raw` sends or reads: above the broker's limit, so that oversized
+/// frames can be sent on purpose to see the broker refuse them.
+const RAW_MAX_FRAME: usize = 16 * 1024 * 1024;
 
 /// One input line as a request object, with warnings about what its operation does not know.
 fn request_line(number: usize, line: &str) -> Result<Map<String, Json>, String> {
@@ -49,7 +53,7 @@ pub async fn raw(ctx: &mut Context) -> CliResult {
         }
     }
     let Some(stream) = connected else { return Err(CliError::Connect(failures.join("; "))) };
-    let (mut sink, mut frames) = Framed::new(stream, FrameCodec::new(DEFAULT_MAX_FRAME)).split();
+    let (mut sink, mut frames) = Framed::new(stream, FrameCodec::new(RAW_MAX_FRAME)).split();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut pending: HashSet<u64> = HashSet::new();
     let mut next_id = 1;

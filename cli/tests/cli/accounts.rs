@@ -148,3 +148,34 @@ async fn exit_codes_for_usage_and_connection_errors() {
         .await;
     run.expect(0);
 }
+
+#[tokio::test]
+async fn one_saved_session_per_broker_address() {
+    let first = spawn_app().await;
+    let second = spawn_app().await;
+    let joint = Joint::new(&first);
+    joint.register("ann").await;
+    let run = joint
+        .run_with(&["--broker", &second.addr.to_string(), "register", "bob", "--password-stdin"], "pw-of-bob\n")
+        .await;
+    run.expect(0);
+    let text = std::fs::read_to_string(joint.config_dir().join("tokens")).unwrap();
+    let keys: Vec<_> = text.lines().map(|line| line.split_once(' ').unwrap().0).collect();
+    assert_eq!(keys, [first.addr.to_string(), second.addr.to_string()]);
+    assert_eq!(joint.run(&["whoami"]).await.stdout, "ann (ann)\n");
+    assert_eq!(joint.run(&["--broker", &second.addr.to_string(), "whoami"]).await.stdout, "bob (bob)\n");
+
+    // JOINT_BROKER takes a comma-separated failover list too.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let list = format!("{dead},{}", first.addr);
+    let output = joint.command(&["whoami", "--json"]).env("JOINT_BROKER", &list).output().await.unwrap();
+    assert_eq!(output.status.code(), Some(2), "a new address list has no saved session yet");
+    let run = joint.run_with(&["--broker", &list, "login", "ann", "--password-stdin"], "pw-of-ann\n").await;
+    run.expect(0);
+    let output = joint.command(&["whoami", "--json"]).env("JOINT_BROKER", &list).output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["broker"], first.addr.to_string(), "the live broker of the list answered");
+}

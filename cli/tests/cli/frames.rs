@@ -148,3 +148,18 @@ async fn completions_and_man_page_come_from_the_command_definition() {
     assert!(run.stdout.contains("joint\\-register") || run.stdout.contains("register"));
     assert!(run.stdout.contains("Exit codes: 0 success"));
 }
+
+#[tokio::test]
+async fn raw_exits_3_when_the_broker_closes_with_requests_unanswered() {
+    let app = spawn_app().await;
+    let joint = Joint::new(&app);
+    let padding = "x".repeat(1_100_000);
+    let input = format!("{{\"op\":\"ping\"}}\n{{\"op\":\"ping\",\"padding\":\"{padding}\"}}\n{{\"op\":\"ping\"}}\n");
+    let run = joint.run_with(&["raw"], &input).await;
+    run.expect(3);
+    let frames = run.json();
+    assert_eq!(frames[0], json!({ "re": 1, "ok": {} }));
+    assert_eq!(frames[1]["err"]["code"], "frame_too_large", "the broker's connection error is shown");
+    assert_eq!(frames.len(), 2);
+    assert_eq!(run.stderr.lines().last(), Some("joint: connection_lost: the connection to the broker was lost"));
+}

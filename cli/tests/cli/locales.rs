@@ -16,12 +16,12 @@ const SAME_AS_ENGLISH: &[(&str, &str)] = &[
     ("es", "cli.out.no"),
 ];
 
-fn workspace() -> PathBuf {
+pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// A locale file: one `"key": "value"` per line, `#` comments.
-fn load(path: &Path) -> BTreeMap<String, String> {
+pub fn load(path: &Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut map = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {

@@ -78,3 +78,41 @@ async fn export_writes_the_whole_history_across_pages() {
     assert_eq!(bodies, (1..=1205).map(|n| format!("m{n}")).collect::<Vec<_>>().iter().map(String::as_str).collect());
     assert_eq!(run.stderr, "", "no progress bar when stderr is not a terminal");
 }
+
+#[tokio::test]
+async fn a_closed_stdout_pipe_ends_quietly() {
+    let app = spawn_app().await;
+    let (ann, _events) = app.user("ann").await;
+    ann.group_create("big", &[]).await.unwrap();
+    let bodies: Vec<String> = (1..=300).map(|n| format!("message {n} {}", "x".repeat(200))).collect();
+    for ok in futures::future::join_all(bodies.iter().map(|body| ann.publish("big", body))).await {
+        ok.unwrap();
+    }
+    let joint = Joint::new(&app);
+    joint.run_with(&["login", "ann", "--password-stdin"], "pw-of-ann\n").await.expect(0);
+    let output = tokio::process::Command::from(joint.program("bash"))
+        .arg("-c")
+        .arg("set -o pipefail; joint export big | head -c 10 >/dev/null")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "joint exits 0 when its reader goes away");
+    assert_eq!(String::from_utf8(output.stderr).unwrap(), "", "and says nothing");
+}
+
+#[tokio::test]
+async fn errors_with_json_are_one_object_on_stderr() {
+    let app = spawn_app().await;
+    let joint = Joint::new(&app);
+    joint.register("ann").await;
+    let run = joint.run(&["--json", "--lang", "ru", "send", "nowhere", "x"]).await;
+    run.expect(2);
+    assert_eq!(run.stdout, "");
+    let error: serde_json::Value = serde_json::from_str(run.stderr.trim_end()).unwrap();
+    assert_eq!(error["error"]["code"], "no_such_group");
+    assert_eq!(error["error"]["message"], "Такой группы нет.");
+    assert_eq!(error["error"]["broker"]["code"], "no_such_group");
+    assert!(error["error"]["broker"]["msg"].is_string(), "the broker's own English message is kept");
+    let run = joint.run(&["--json", "history", "all", "--limit", "x"]).await;
+    run.expect(1);
+}
