@@ -65,6 +65,45 @@ pub struct ReadMarker {
     pub moved: bool,
 }
 
+/// A statement parameter.
+type Param<'a> = dyn tokio_postgres::types::ToSql + Sync + 'a;
+
+/// Locks the batch's live groups in gid order (like every other change of a group), so that
+/// a publish is serialized with membership changes and deletion of its group.
+const LOCK_GROUPS: &str = "SELECT gid, name, last_seq FROM groups WHERE name = ANY($1) AND deleted_at IS NULL
+                           ORDER BY gid FOR NO KEY UPDATE";
+
+/// Which of the senders are members of which of the groups.
+const MEMBERS: &str = "SELECT m.gid, m.user_id FROM memberships m JOIN groups g ON g.gid = m.gid
+                       WHERE g.name = ANY($1) AND g.deleted_at IS NULL AND m.user_id = ANY($2)";
+
+/// The senders' logins and display names.
+const SENDERS: &str = "SELECT id, login, name FROM users WHERE id = ANY($1)";
+
+/// The first outcome of each (group, sender, cid) already stored.
+const STORED_CIDS: &str = "SELECT m.gid, m.sender_id, m.cid, m.seq, m.at FROM messages m
+                           JOIN groups g ON g.gid = m.gid AND g.deleted_at IS NULL
+                           JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS k(name, sender_id, cid)
+                             ON g.name = k.name AND m.sender_id = k.sender_id AND m.cid = k.cid";
+
+/// The database clock in milliseconds since the Unix epoch: a message's `at`.
+const NOW_MS: &str = "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// Inserts a batch's messages in one statement.
+const INSERT_MESSAGES: &str = "INSERT INTO messages (gid, seq, sender_id, cid, name, body, at)
+                               SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
+                                                    $5::text[], $6::text[], $7::bigint[])";
+
+/// Up to `$3` messages of a group from seq `$2` on, for catching up.
+const MESSAGES_FROM: &str =
+    "SELECT m.seq, u.login, m.name, m.body, m.at FROM messages m JOIN users u ON u.id = m.sender_id
+                             WHERE m.gid = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3";
+
+/// Moves each touched group's `last_seq`.
+const UPDATE_LAST_SEQ: &str =
+    "UPDATE groups g SET last_seq = v.last FROM unnest($1::bigint[], $2::bigint[]) AS v(gid, last)
+                               WHERE g.gid = v.gid AND g.last_seq <> v.last";
+
 impl Store {
     /// Commits a batch of messages in one transaction: every group's row is locked (in gid
     /// order, like every other change), each message is checked (`no_such_group`,
@@ -76,65 +115,52 @@ impl Store {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            tx.batch_execute("SET LOCAL synchronous_commit = on").await.map_err(db_error)?;
+            let statements = tokio::try_join!(
+                tx.prepare_cached(LOCK_GROUPS),
+                tx.prepare_cached(MEMBERS),
+                tx.prepare_cached(SENDERS),
+                tx.prepare_cached(STORED_CIDS),
+                tx.prepare_cached(NOW_MS),
+            )
+            .map_err(db_error)?;
+            let (lock_groups, members, senders, stored_cids, now_ms) = statements;
             let names: Vec<&str> = batch.iter().map(|m| m.group.as_str()).collect::<HashSet<_>>().into_iter().collect();
-            let rows = tx
-                .query(
-                    "SELECT gid, name, last_seq FROM groups WHERE name = ANY($1) AND deleted_at IS NULL
-                     ORDER BY gid FOR NO KEY UPDATE",
-                    &[&names],
-                )
-                .await
-                .map_err(db_error)?;
-            let mut groups: HashMap<String, (i64, i64)> =
-                rows.iter().map(|r| (r.get::<_, String>(1), (r.get(0), r.get(2)))).collect();
-            let gids: Vec<i64> = groups.values().map(|(gid, _)| *gid).collect();
-            let senders: Vec<i64> = batch.iter().map(|m| m.sender).collect::<HashSet<_>>().into_iter().collect();
-            let members: HashSet<(i64, i64)> = tx
-                .query(
-                    "SELECT gid, user_id FROM memberships WHERE gid = ANY($1) AND user_id = ANY($2)",
-                    &[&gids, &senders],
-                )
-                .await
-                .map_err(db_error)?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            let senders_of: HashMap<i64, (String, String)> = tx
-                .query("SELECT id, login, name FROM users WHERE id = ANY($1)", &[&senders])
-                .await
-                .map_err(db_error)?
-                .iter()
-                .map(|r| (r.get(0), (r.get(1), r.get(2))))
-                .collect();
-            let (mut key_gids, mut key_senders, mut key_cids) = (Vec::new(), Vec::new(), Vec::new());
+            let sender_ids: Vec<i64> = batch.iter().map(|m| m.sender).collect::<HashSet<_>>().into_iter().collect();
+            let (mut key_groups, mut key_senders, mut key_cids) = (Vec::new(), Vec::new(), Vec::new());
             for m in batch {
-                if let (Some(cid), Some((gid, _))) = (&m.cid, groups.get(&m.group)) {
-                    key_gids.push(*gid);
+                if let Some(cid) = &m.cid {
+                    key_groups.push(m.group.as_str());
                     key_senders.push(m.sender);
                     key_cids.push(cid.as_str());
                 }
             }
-            let mut stored: HashMap<(i64, i64, String), PublishOk> = tx
-                .query(
-                    "SELECT m.gid, m.sender_id, m.cid, m.seq, m.at FROM messages m
-                     JOIN unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(gid, sender_id, cid)
-                       ON m.gid = k.gid AND m.sender_id = k.sender_id AND m.cid = k.cid",
-                    &[&key_gids, &key_senders, &key_cids],
-                )
-                .await
-                .map_err(db_error)?
+            // One round trip: PostgreSQL runs the pipelined statements in order, so the
+            // reads after the first see every change committed before its lock was granted.
+            let lock_params: [&Param<'_>; 1] = [&names];
+            let member_params: [&Param<'_>; 2] = [&names, &sender_ids];
+            let sender_params: [&Param<'_>; 1] = [&sender_ids];
+            let stored_params: [&Param<'_>; 3] = [&key_groups, &key_senders, &key_cids];
+            let (rows, member_rows, sender_rows, stored_rows, at_row) = tokio::try_join!(
+                tx.query(&lock_groups, &lock_params),
+                tx.query(&members, &member_params),
+                tx.query(&senders, &sender_params),
+                tx.query(&stored_cids, &stored_params),
+                tx.query_one(&now_ms, &[]),
+            )
+            .map_err(db_error)?;
+            let mut groups: HashMap<String, (i64, i64)> =
+                rows.iter().map(|r| (r.get::<_, String>(1), (r.get(0), r.get(2)))).collect();
+            let members: HashSet<(i64, i64)> = member_rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let senders_of: HashMap<i64, (String, String)> =
+                sender_rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
+            let mut stored: HashMap<(i64, i64, String), PublishOk> = stored_rows
                 .iter()
                 .map(|r| {
                     let ok = PublishOk { seq: r.get::<_, i64>(3) as u64, at: r.get::<_, i64>(4) as u64 };
                     ((r.get(0), r.get(1), r.get(2)), ok)
                 })
                 .collect();
-            let at: i64 = tx
-                .query_one("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint", &[])
-                .await
-                .map_err(db_error)?
-                .get(0);
+            let at: i64 = at_row.get(0);
             let mut insert = Inserts::default();
             let mut outcomes = Vec::with_capacity(batch.len());
             let mut stored_now = Vec::new();
@@ -173,31 +199,24 @@ impl Store {
                 outcomes.push(Ok(ok));
             }
             if !insert.gids.is_empty() {
-                tx.execute(
-                    "INSERT INTO messages (gid, seq, sender_id, cid, name, body, at)
-                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
-                                          $6::text[], $7::bigint[])",
-                    &[
-                        &insert.gids,
-                        &insert.seqs,
-                        &insert.senders,
-                        &insert.cids,
-                        &insert.names,
-                        &insert.bodies,
-                        &insert.ats,
-                    ],
-                )
-                .await
-                .map_err(db_error)?;
+                let (insert_rows, update_last) =
+                    tokio::try_join!(tx.prepare_cached(INSERT_MESSAGES), tx.prepare_cached(UPDATE_LAST_SEQ))
+                        .map_err(db_error)?;
                 let (touched, last): (Vec<i64>, Vec<i64>) = groups.values().copied().unzip();
-                tx.execute(
-                    "UPDATE groups g SET last_seq = v.last FROM unnest($1::bigint[], $2::bigint[]) AS v(gid, last)
-                     WHERE g.gid = v.gid AND g.last_seq <> v.last",
-                    &[&touched, &last],
-                )
-                .await
-                .map_err(db_error)?;
+                let insert_params: [&Param<'_>; 7] = [
+                    &insert.gids,
+                    &insert.seqs,
+                    &insert.senders,
+                    &insert.cids,
+                    &insert.names,
+                    &insert.bodies,
+                    &insert.ats,
+                ];
+                let update_params: [&Param<'_>; 2] = [&touched, &last];
+                tokio::try_join!(tx.execute(&insert_rows, &insert_params), tx.execute(&update_last, &update_params))
+                    .map_err(db_error)?;
             }
+            let gids: Vec<i64> = groups.values().map(|(gid, _)| *gid).collect();
             self.commit(tx, gids, Published { outcomes, messages: stored_now }).await
         })
         .await
@@ -293,14 +312,9 @@ impl Store {
     ) -> Result<Vec<Message>, BrokerError> {
         self.timed(async {
             let client = self.client().await?;
-            let rows = client
-                .query(
-                    "SELECT m.seq, u.login, m.name, m.body, m.at FROM messages m JOIN users u ON u.id = m.sender_id
-                     WHERE m.gid = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3",
-                    &[&gid, &from, &limit],
-                )
-                .await
-                .map_err(db_error)?;
+            // Prepared once per connection: catching up reads this again and again.
+            let statement = client.prepare_cached(MESSAGES_FROM).await.map_err(db_error)?;
+            let rows = client.query(&statement, &[&gid, &from, &limit]).await.map_err(db_error)?;
             Ok(rows.iter().map(|r| message_from_row(name, gid, r)).collect())
         })
         .await

@@ -66,7 +66,12 @@ impl Store {
         let server_side = timeout.mul_f64(0.75).as_millis().max(1);
         // Added to any options the URL gives (a search_path, say), not in their place.
         let given = config.get_options().unwrap_or_default().to_owned();
-        config.options(format!("{given} -c statement_timeout={server_side} -c lock_timeout={server_side}").trim());
+        // synchronous_commit is set here, on every connection, and not left to the server's or
+        // the role's configuration: an ack means the commit is on disk.
+        let options = format!(
+            "{given} -c statement_timeout={server_side} -c lock_timeout={server_side} -c synchronous_commit=on"
+        );
+        config.options(options.trim());
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size)
