@@ -16,6 +16,7 @@ const SAME_AS_ENGLISH: &[(&str, &str)] = &[
     ("es", "cli.out.no"),
 ];
 
+/// The repository root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
