@@ -3,6 +3,8 @@
 
 use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 use std::io::IsTerminal;
+use std::os::fd::AsRawFd;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// One key press, decoded from the bytes a terminal sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,17 +92,23 @@ pub enum Edit {
     Quit,
 }
 
-/// The line being typed, after a prompt.
+/// The line being typed, after a prompt, drawn on one row of the terminal.
 #[derive(Debug)]
 pub struct LineEditor {
     prompt: String,
     line: String,
+    columns: usize,
 }
 
 impl LineEditor {
-    /// An empty line after `prompt`.
-    pub fn new(prompt: String) -> Self {
-        LineEditor { prompt, line: String::new() }
+    /// An empty line after `prompt`, for a terminal `columns` cells wide.
+    pub fn new(prompt: String, columns: usize) -> Self {
+        LineEditor { prompt, line: String::new(), columns }
+    }
+
+    /// Follows a resized terminal.
+    pub fn set_columns(&mut self, columns: usize) {
+        self.columns = columns;
     }
 
     /// Applies one key.
@@ -118,14 +126,41 @@ impl LineEditor {
         Edit::Changed
     }
 
-    /// The prompt line as it should look now: clear the row, then prompt and line.
+    /// The prompt line as it should look now: clear the row, then the prompt and as much
+    /// of the end of the line as fits (after `…` when the start is cut), so it never wraps.
     pub fn render(&self) -> String {
-        format!("\r\x1b[K{}{}", self.prompt, self.line)
+        let room = self.columns.saturating_sub(self.prompt.width() + 1);
+        if self.line.width() <= room {
+            return format!("\r\x1b[K{}{}", self.prompt, self.line);
+        }
+        let mut shown = Vec::new();
+        let mut used = 1; // the ellipsis
+        for c in self.line.chars().rev() {
+            used += c.width().unwrap_or(0);
+            if used > room {
+                break;
+            }
+            shown.push(c);
+        }
+        let tail: String = shown.into_iter().rev().collect();
+        format!("\r\x1b[K{}…{tail}", self.prompt)
     }
 
     /// `text` printed above the prompt line, which is drawn again below it.
     pub fn above(&self, text: &str) -> String {
         format!("\r\x1b[K{text}\r\n{}", self.render())
+    }
+}
+
+/// The width of the terminal on stdout in cells, or 80 when it cannot be told.
+pub fn columns() -> usize {
+    let mut size = nix::libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct passed, which lives on this stack.
+    let ok = unsafe { nix::libc::ioctl(std::io::stdout().as_raw_fd(), nix::libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
     }
 }
 
@@ -190,7 +225,7 @@ mod tests {
 
     #[test]
     fn the_editor_keeps_the_line_while_messages_arrive() {
-        let mut editor = LineEditor::new("team> ".into());
+        let mut editor = LineEditor::new("team> ".into(), 80);
         for c in "héllo".chars() {
             assert_eq!(editor.key(Key::Char(c)), Edit::Changed);
         }
@@ -201,5 +236,20 @@ mod tests {
         assert_eq!(editor.render(), "\r\x1b[Kteam> ");
         assert_eq!(editor.key(Key::EndOfInput), Edit::Quit);
         assert_eq!(editor.key(Key::Interrupt), Edit::Quit);
+    }
+
+    #[test]
+    fn a_long_line_shows_its_end_on_one_row() {
+        let mut editor = LineEditor::new("g> ".into(), 12);
+        for c in "abcdefgh".chars() {
+            editor.key(Key::Char(c));
+        }
+        assert_eq!(editor.render(), "\r\x1b[Kg> abcdefgh", "3 + 8 cells fit in 12 with the cursor");
+        editor.key(Key::Char('i'));
+        assert_eq!(editor.render(), "\r\x1b[Kg> …cdefghi");
+        editor.key(Key::Char('世'));
+        assert_eq!(editor.render(), "\r\x1b[Kg> …efghi世", "wide characters count two cells");
+        editor.set_columns(40);
+        assert_eq!(editor.render(), "\r\x1b[Kg> abcdefghi世");
     }
 }

@@ -4,7 +4,7 @@
 use super::Context;
 use crate::args::GroupArg;
 use crate::error::{CliError, CliResult};
-use crate::terminal::{Edit, KeyDecoder, LineEditor, RawMode};
+use crate::terminal::{columns, Edit, KeyDecoder, LineEditor, RawMode};
 use joint_wire::message::Event;
 use joint_wire::{ClientEvent, ErrorBody, ErrorCode};
 use rust_i18n::t;
@@ -40,7 +40,7 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
     let raw = RawMode::enable()
         .map_err(|err| CliError::Local(t!("cli.err.terminal", detail = err.to_string()).into_owned()))?;
     let terminal = raw.active();
-    let mut editor = LineEditor::new(format!("{}> ", ctx.out.clean(&args.group)));
+    let mut editor = LineEditor::new(format!("{}> ", ctx.out.clean(&args.group)), columns());
     let mut decoder = KeyDecoder::default();
     // stdin is read on a thread of its own: an empty chunk means it ended.
     let (bytes_tx, mut bytes) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -72,6 +72,7 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
                 if chunk.is_empty() {
                     break Ok(());
                 }
+                editor.set_columns(columns());
                 let mut entered = Vec::new();
                 let mut quit = false;
                 for key in decoder.feed(&chunk) {
