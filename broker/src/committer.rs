@@ -8,11 +8,12 @@
 
 use crate::connection::outbox::PromisedReply;
 use crate::error::BrokerError;
+use crate::metrics::Metrics;
 use crate::store::{NewMessage, Publication, Store};
 use crate::subscriptions::{catch_up, Outgoing, Subscriptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// The most messages in one transaction.
@@ -43,9 +44,9 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committing task; it ends when every handle is dropped.
-    pub fn start(store: Store, subscriptions: Arc<Subscriptions>) -> Committer {
+    pub fn start(store: Store, subscriptions: Arc<Subscriptions>, metrics: Arc<Metrics>) -> Committer {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, subscriptions, queue));
+        tokio::spawn(run(store, subscriptions, metrics, queue));
         Committer { jobs }
     }
 
@@ -58,7 +59,7 @@ impl Committer {
     }
 }
 
-async fn run(store: Store, subscriptions: Arc<Subscriptions>, mut queue: mpsc::Receiver<Job>) {
+async fn run(store: Store, subscriptions: Arc<Subscriptions>, metrics: Arc<Metrics>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -67,7 +68,13 @@ async fn run(store: Store, subscriptions: Arc<Subscriptions>, mut queue: mpsc::R
                 Err(_) => break,
             }
         }
-        commit(&store, &subscriptions, batch).await;
+        metrics.committer_queue.set(queue.len() as i64);
+        let (size, started) = (batch.len(), Instant::now());
+        let acked = commit(&store, &subscriptions, batch).await;
+        metrics.publishes.inc_by(acked as u64);
+        metrics.batches.inc();
+        metrics.batch_size.observe(size as f64);
+        metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
     }
 }
 
@@ -92,13 +99,14 @@ async fn recheck_after_failure(store: Store, subscriptions: Arc<Subscriptions>, 
 }
 
 /// Queues each job's reply, then fans the new messages out, group by group in seq order,
-/// each encoded once.
+/// each encoded once. Returns how many publishes were acknowledged.
 fn answer_and_fan_out(
     store: &Store,
     subscriptions: &Arc<Subscriptions>,
     batch: Vec<Job>,
     published: crate::store::Published,
-) {
+) -> usize {
+    let acked = published.outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     for (job, outcome) in batch.into_iter().zip(published.outcomes) {
         job.answer(outcome);
     }
@@ -111,19 +119,21 @@ fn answer_and_fan_out(
             tokio::spawn(catch_up(store.clone(), subscriptions.clone(), sub));
         }
     }
+    acked
 }
 
 /// Commits a batch and answers each job. A batch that fails for a reason other than the
 /// database being unreachable is retried one message at a time, so that only the message
-/// at fault gets the error.
-async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, batch: Vec<Job>) {
+/// at fault gets the error. Returns how many publishes were acknowledged.
+async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, batch: Vec<Job>) -> usize {
     let messages: Vec<NewMessage> = batch.iter().map(|job| job.message.clone()).collect();
     match store.publish_batch(&messages).await {
         Ok(committed) => {
             // The groups' gates stay taken until the messages are out, so that membership
             // events and messages of a group reach everyone in commit order.
-            answer_and_fan_out(store, subscriptions, batch, committed.value);
+            let acked = answer_and_fan_out(store, subscriptions, batch, committed.value);
             drop(committed.order);
+            acked
         }
         Err(BrokerError::Unavailable(cause)) => {
             tracing::warn!(error = %format!("{cause:#}"), messages = batch.len(), "publish batch not committed");
@@ -136,17 +146,21 @@ async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, batch: Vec<Jo
                 let unknown = anyhow::anyhow!("the batch's commit did not complete");
                 job.answer(Err(BrokerError::Unavailable(unknown)));
             }
+            0
         }
         Err(err) if batch.len() == 1 => {
             if let Some(job) = batch.into_iter().next() {
                 job.answer(Err(err));
             }
+            0
         }
         Err(err) => {
             tracing::warn!(error = %err, messages = batch.len(), "publish batch failed; retrying one by one");
+            let mut acked = 0;
             for job in batch {
-                Box::pin(commit(store, subscriptions, vec![job])).await;
+                acked += Box::pin(commit(store, subscriptions, vec![job])).await;
             }
+            acked
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod error;
 pub mod hub;
 pub mod limits;
+pub mod metrics;
 pub mod names;
 pub mod ops;
 pub mod password;

@@ -4,6 +4,7 @@ use crate::committer::Committer;
 use crate::connection;
 use crate::hub::Hub;
 use crate::limits::{Backoff, PasswordKey, PerIp, Window};
+use crate::metrics::{self, Metrics};
 use crate::password::Hasher;
 use crate::presence;
 use crate::settings::Settings;
@@ -45,6 +46,8 @@ pub struct Ctx {
     pub registrations: Window<IpAddr>,
     /// Connections per client IP: the peer's, or for a trusted proxy the one its `hello` names.
     pub per_ip: PerIp,
+    /// What the metrics endpoint reports.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Ctx {
@@ -57,6 +60,7 @@ impl Ctx {
 /// A broker bound to its port with its database migrated, ready to [`Broker::run`].
 pub struct Broker {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     ctx: Arc<Ctx>,
     presence: presence::Changes,
 }
@@ -75,10 +79,15 @@ impl Broker {
         let backoff_max = Duration::from_millis(settings.login_backoff_max_ms);
         let listener =
             TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
-        let subscriptions = Arc::new(Subscriptions::default());
+        let metrics_listener = match &settings.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("metrics on {addr}"))?),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::default());
+        let subscriptions = Arc::new(Subscriptions::with_metrics(metrics.clone()));
         let (report_presence, presence) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Ctx {
-            committer: Committer::start(store.clone(), subscriptions.clone()),
+            committer: Committer::start(store.clone(), subscriptions.clone(), metrics.clone()),
             subscriptions,
             store,
             hub: Hub::with_presence(report_presence),
@@ -87,9 +96,10 @@ impl Broker {
             auth_failures: Backoff::new(settings.login_failures, backoff_max),
             registrations: Window::new(settings.registrations_per_minute, Duration::from_secs(60)),
             per_ip: PerIp::new(settings.max_connections_per_ip),
+            metrics,
             settings,
         };
-        Ok(Broker { listener, ctx: Arc::new(ctx), presence })
+        Ok(Broker { listener, metrics_listener, ctx: Arc::new(ctx), presence })
     }
 
     /// The address the broker listens on (the real port when bound to port 0).
@@ -97,11 +107,19 @@ impl Broker {
         self.listener.local_addr()
     }
 
+    /// The address of the metrics endpoint, when `--metrics-listen` asked for one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` is cancelled, then stops reading, answers what was read
     /// (at most the shutdown grace), sends `shutting_down` and closes every connection.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Broker { listener, ctx, presence } = self;
+        let Broker { listener, metrics_listener, ctx, presence } = self;
         let tracker = TaskTracker::new();
+        if let Some(metrics_listener) = metrics_listener {
+            tracker.spawn(metrics::serve(metrics_listener, ctx.metrics.clone(), shutdown.clone()));
+        }
         tracker.spawn(sweep_sessions(ctx.clone(), shutdown.clone()));
         tracker.spawn(presence::announce(ctx.clone(), presence, shutdown.clone()));
         let total = Arc::new(Semaphore::new(ctx.settings.max_connections));

@@ -13,6 +13,10 @@ pub struct Settings {
     #[arg(long, env = "JOINT_LISTEN", default_value = "127.0.0.1:7878")]
     pub listen: String,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given).
+    #[arg(long, env = "JOINT_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
     /// PostgreSQL connection URL, e.g. postgres://joint@127.0.0.1:5432/joint.
     #[arg(long, env = "JOINT_DATABASE_URL", hide_env_values = true)]
     pub database_url: String,

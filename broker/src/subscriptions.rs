@@ -10,6 +10,7 @@
 
 use crate::connection::outbox::Outbox;
 use crate::hub::ConnId;
+use crate::metrics::Metrics;
 use crate::store::{Store, UserId};
 use bytes::Bytes;
 use joint_wire::message::{encode_event, Event, Message};
@@ -95,9 +96,15 @@ enum Progress {
 #[derive(Default)]
 pub struct Subscriptions {
     state: Mutex<State>,
+    metrics: Arc<Metrics>,
 }
 
 impl Subscriptions {
+    /// No subscriptions yet; lags and deliveries are counted in `metrics`.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Subscriptions {
+        Subscriptions { state: Mutex::default(), metrics }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -204,10 +211,12 @@ impl Subscriptions {
                     let lagged =
                         Event::Lagged { group: sub.name.clone(), gid: gid as u64, seq: (sub.next_seq - 1) as u64 };
                     sub.outbox.push_control(frame(&lagged));
+                    self.metrics.lagged.inc();
                     behind.push(CatchUp { gid, conn: *conn, id: sub.id });
                     break;
                 }
                 sub.outbox.push_message(message.frame.clone());
+                self.metrics.deliveries.inc();
                 sub.next_seq += 1;
             }
         }
@@ -260,6 +269,7 @@ impl Subscriptions {
             }
             if message.seq == s.next_seq {
                 s.outbox.push_message(message.frame.clone());
+                self.metrics.deliveries.inc();
                 s.next_seq += 1;
             }
         }

@@ -158,6 +158,8 @@ pub struct TestApp {
     pub db: std::sync::Arc<TestDb>,
     /// The settings it was started with (to restart it alike).
     pub settings: Settings,
+    /// Where its metrics are served, when the settings asked for them.
+    pub metrics: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -181,9 +183,10 @@ pub async fn spawn_on(db: impl Into<std::sync::Arc<TestDb>>, settings: Settings)
     let db = db.into();
     let broker = Broker::build(settings.clone()).await.expect("broker starts");
     let addr = broker.local_addr().unwrap();
+    let metrics = broker.metrics_addr();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(broker.run(shutdown.clone()));
-    TestApp { addr, db, settings, shutdown, task: Some(task) }
+    TestApp { addr, db, settings, metrics, shutdown, task: Some(task) }
 }
 
 /// The password tests use for `login`.

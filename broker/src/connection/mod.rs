@@ -48,9 +48,11 @@ pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown:
         async move { outbox.write_to(writer, write_timeout).await }
     });
     let id = ctx.hub.attach(outbox.clone());
+    ctx.metrics.connections.inc();
     let mut handler = Handler { ctx: ctx.clone(), id, outbox: outbox.clone(), state: ConnState::new(id, peer.ip()) };
     handler.run(&mut reader, &shutdown).await;
     ctx.hub.detach(id);
+    ctx.metrics.connections.dec();
     ctx.subscriptions.drop_conns(&[id]);
     outbox.close();
     let _ = writer_task.await;

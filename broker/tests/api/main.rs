@@ -10,6 +10,7 @@ mod error_codes;
 mod groups;
 mod limits;
 mod messages;
+mod metrics;
 mod names;
 mod presence;
 mod resilience;
