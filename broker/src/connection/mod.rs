@@ -34,6 +34,12 @@ use tokio_util::sync::CancellationToken;
 /// frame is not destroyed by a TCP reset.
 const DRAIN: Duration = Duration::from_secs(1);
 
+/// What a connection's read buffer starts with and grows by.
+const READ_BUFFER: usize = 4096;
+
+/// The largest read buffer an idle connection keeps; a larger one is given back.
+const READ_BUFFER_KEPT: usize = 16 * 1024;
+
 /// How long a closing connection waits for the acks of publishes it already handed on.
 const PROMISE_WAIT: Duration = Duration::from_secs(10);
 
@@ -96,7 +102,7 @@ impl Handler {
     async fn run(&mut self, reader: &mut OwnedReadHalf, shutdown: &CancellationToken) {
         let settings = &self.ctx.settings;
         let mut codec = FrameCodec::new(settings.max_frame);
-        let mut buffer = BytesMut::with_capacity(4096);
+        let mut buffer = BytesMut::with_capacity(READ_BUFFER);
         let half_frame = Duration::from_millis(settings.idle_half_frame_ms);
         let grace = Duration::from_millis(settings.shutdown_grace_ms);
         // When the connection became anonymous (at connect, or when its session ended):
@@ -142,8 +148,11 @@ impl Handler {
                 return self.fatal(reader, idle_timeout()).await;
             }
             let limit = if buffer.is_empty() { idle } else { idle.min(half_frame) };
-            if buffer.capacity() - buffer.len() < 1024 {
-                buffer.reserve(4096);
+            if buffer.is_empty() && buffer.capacity() > READ_BUFFER_KEPT {
+                // Do not keep a large request's memory for the connection's life.
+                buffer = BytesMut::with_capacity(READ_BUFFER);
+            } else if buffer.capacity() - buffer.len() < 1024 {
+                buffer.reserve(READ_BUFFER);
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return self.fatal(reader, shutting_down()).await,

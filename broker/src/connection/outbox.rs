@@ -8,11 +8,12 @@
 //! to the back; if events still overflow, the queued ones are dropped and replaced by one
 //! `resync`, which tells the client to refetch its groups and members.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use joint_wire::codec::frame as framed;
 use joint_wire::message::{encode_err, encode_event, encode_ok, Event};
 use joint_wire::{ErrorBody, ErrorCode};
 use std::collections::{HashSet, VecDeque};
+use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -334,28 +335,47 @@ impl Outbox {
     /// Writes queued frames until the outbox closes. A socket that accepts no byte for
     /// `write_timeout` (a dead reader) is given up; a merely slow one is waited for.
     pub async fn write_to(&self, mut socket: OwnedWriteHalf, write_timeout: Duration) {
-        let mut buffer = BytesMut::new();
         while let Some((batch, written)) = self.next_batch().await {
-            for frame in batch {
-                buffer.extend_from_slice(&frame);
-            }
-            while !buffer.is_empty() {
-                match tokio::time::timeout(write_timeout, socket.write_buf(&mut buffer)).await {
-                    Ok(Ok(n)) if n > 0 => {}
-                    _ => {
-                        self.mark_dead();
-                        return;
-                    }
-                }
+            if write_frames(&mut socket, batch, write_timeout).await.is_err() {
+                self.mark_dead();
+                return;
             }
             self.written(written);
-            if buffer.capacity() > 64 * 1024 {
-                buffer = BytesMut::new(); // do not keep a large reply's memory for the connection's life
-            }
         }
         let _ = socket.shutdown().await;
         self.mark_dead();
     }
+}
+
+/// Frames gathered into one system call at most (Linux allows 1,024).
+const MAX_IOVECS: usize = 256;
+
+/// Writes frames as they are, without copying them into a buffer: an idle connection keeps
+/// no write buffer, and the bytes a message was encoded into once go to every socket. A
+/// socket that accepts no byte for `write_timeout` is an error.
+async fn write_frames(socket: &mut OwnedWriteHalf, batch: Vec<Bytes>, write_timeout: Duration) -> std::io::Result<()> {
+    let mut frames = VecDeque::from(batch);
+    while !frames.is_empty() {
+        let slices: Vec<IoSlice<'_>> = frames.iter().take(MAX_IOVECS).map(|frame| IoSlice::new(frame)).collect();
+        let written = tokio::time::timeout(write_timeout, socket.write_vectored(&slices))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = written;
+        while left > 0 {
+            let Some(front) = frames.front_mut() else { break };
+            if front.len() <= left {
+                left -= front.len();
+                frames.pop_front();
+            } else {
+                front.advance(left);
+                left = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A reply owed to a connection, queued by whichever task learns the answer. Dropped
