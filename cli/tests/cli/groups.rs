@@ -113,3 +113,37 @@ async fn groups_show_unread_counts_and_delete_needs_confirmation() {
     run.expect(2);
     assert_eq!(run.stderr, "joint: no_such_group: There is no such group.\n");
 }
+
+#[tokio::test]
+async fn the_remaining_refusals_and_tables() {
+    let app = spawn_app().await;
+    let (bob, _events) = app.user("bob").await;
+    let ann = Joint::new(&app);
+    let run = ann.run(&["logout"]).await;
+    run.expect(2);
+    assert_eq!(run.stderr, "joint: unauthenticated: You are not logged in: run `joint login`.\n");
+    ann.register("ann").await;
+    bob.group_create("bobs", &["ann".to_owned()]).await.unwrap();
+
+    let run = ann.run(&["member", "add", "bobs", "ann"]).await;
+    run.expect(2);
+    assert_eq!(run.stderr, "joint: not_admin: Only the group's admin may do that.\n");
+    let run = ann.run_with(&["passwd", "--password-stdin"], "wrong-old\nnew-password\n").await;
+    run.expect(2);
+    assert_eq!(run.stderr, "joint: bad_credentials: Wrong login or password.\n");
+    let run = ann.run(&["user", "nobody"]).await;
+    run.expect(2);
+    assert_eq!(run.stderr, "joint: unknown_user: Unknown user. (logins: nobody)\n");
+    for args in [["export", "nowhere"], ["tail", "nowhere"], ["chat", "nowhere"], ["members", "nowhere"]] {
+        let run = ann.run(&args).await;
+        run.expect(2);
+        assert_eq!(run.stderr, "joint: no_such_group: There is no such group.\n", "{args:?}");
+    }
+
+    let run = ann.run(&["user", "bob"]).await;
+    run.expect(0);
+    assert_eq!(run.stdout, "LOGIN: bob\nNAME: BOB\nONLINE: yes\nSHARED GROUPS: all, bobs\n");
+    let run = ann.run(&["users"]).await;
+    run.expect(0);
+    assert_eq!(run.stdout, "LOGIN  NAME  ONLINE\nann    ann   yes\nbob    BOB   yes\n");
+}
