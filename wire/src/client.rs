@@ -399,8 +399,12 @@ fn new_cid() -> String {
 }
 
 /// Connects to the first reachable address and says `hello`.
+/// When every address fails and one of the brokers refused with an error code (say
+/// `too_many_connections`), that refusal is the answer, code and all: it says more than "could
+/// not connect".
 async fn open(config: &ClientConfig, shared: &Mutex<Shared>) -> Result<Transport, ClientError> {
     let mut failures = Vec::new();
+    let mut refused = None;
     for addr in &config.brokers {
         match tokio::time::timeout(config.connect_timeout, handshake(addr, config)).await {
             Ok(Ok((transport, hello))) => {
@@ -409,9 +413,13 @@ async fn open(config: &ClientConfig, shared: &Mutex<Shared>) -> Result<Transport
                 shared.broker = addr.clone();
                 return Ok(transport);
             }
+            Ok(Err(ClientError::Broker(body))) => refused = refused.or(Some(body)),
             Ok(Err(err)) => failures.push(format!("{addr}: {err}")),
             Err(_) => failures.push(format!("{addr}: timed out")),
         }
+    }
+    if let Some(body) = refused {
+        return Err(ClientError::Broker(body));
     }
     if failures.is_empty() {
         failures.push("no broker address given".into());

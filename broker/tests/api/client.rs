@@ -223,3 +223,15 @@ async fn a_subscription_that_cannot_resume_is_reported() {
         assert!(!matches!(event, ClientEvent::Event(Event::Message(_))), "{event:?}");
     }
 }
+
+#[tokio::test]
+async fn a_refusal_at_connect_keeps_its_code() {
+    let app = spawn_app_with(|s| s.max_connections = 1).await;
+    let (_first, _events) = app.client().await;
+    let config = ClientConfig::new(vec![dead_address(), app.addr.to_string()]);
+    match Client::connect(config).await {
+        Err(ClientError::Broker(body)) => assert_eq!(body.code, ErrorCode::TooManyConnections),
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("connected past the cap"),
+    }
+}

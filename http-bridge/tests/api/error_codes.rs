@@ -127,16 +127,15 @@ async fn body_too_large_is_413_from_the_broker_and_from_the_bridge() {
     assert_eq!(s.publish(&ann, "all", &"x".repeat(100)).await, 1);
 }
 
-/// The broker's `too_many_connections` comes at connect time, which the wire client
-/// reports as a failed connection (`ClientError::Connect`): the bridge answers 503 as for
-/// an unreachable broker.
+/// The broker's `too_many_connections` comes at connect time; the wire client passes its
+/// code on and the bridge answers 503 with it.
 #[tokio::test]
 async fn a_broker_refusing_connections_is_503() {
     // One broker connection in all: the first account's shared connection takes it.
     let s = stack_with(|b| b.max_connections = 1, |_| {}).await;
     s.register("ann").await;
     let bob = json!({"login": "bob", "name": "Bob", "password": password("bob")});
-    expect_error(s.req(Method::POST, "/v1/register", None).json(&bob), 503, "unavailable").await;
+    expect_error(s.req(Method::POST, "/v1/register", None).json(&bob), 503, "too_many_connections").await;
 }
 
 #[tokio::test]
