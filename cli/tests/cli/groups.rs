@@ -15,7 +15,7 @@ async fn an_admin_runs_a_group_from_the_terminal() {
 
     let run = ann.run(&["group", "create", "team", "--member", "bob"]).await;
     run.expect(0);
-    assert_eq!(run.stdout, "Group team created with 2 members.\n");
+    assert_eq!(run.stdout, "Group team created; members: 2.\n");
     let run = ann.run(&["group", "create", "team"]).await;
     run.expect(2);
     assert_eq!(run.stderr, "joint: group_exists: A group with that name already exists.\n");

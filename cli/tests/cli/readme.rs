@@ -33,7 +33,7 @@ async fn the_readme_walkthrough_runs() {
         "Registered and logged in as kim (Kim).\n",
         "Logged in as lee (Lee).\n",
         "lee (Lee)\n",
-        "Group book-club created with 2 members.\n",
+        "Group book-club created; members: 2.\n",
         "Sent to book-club as #1.\n",
         " Lee (lee): hello from the terminal\n",
         " Lee (lee): and from a pipe\n",
