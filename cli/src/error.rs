@@ -95,6 +95,7 @@ impl From<ClientError> for CliError {
             ClientError::Connect(detail) => CliError::Connect(detail),
             ClientError::Disconnected | ClientError::Closed => CliError::Lost,
             ClientError::Protocol(detail) => CliError::Local(t!("cli.err.protocol", detail = detail).to_string()),
+            ClientError::RequestTooLarge { .. } => CliError::Local(t!("error.body_too_large").to_string()),
         }
     }
 }

@@ -151,6 +151,10 @@ impl ApiError {
                 ApiError::unavailable("the connection to the broker was lost; the outcome is unknown, try again")
             }
             ClientError::Protocol(cause) => ApiError::internal(&cause),
+            ClientError::RequestTooLarge { max } => {
+                let msg = format!("the request is larger than the broker's limit of {max} bytes");
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BodyTooLarge.as_str(), msg)
+            }
         }
     }
 

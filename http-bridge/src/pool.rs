@@ -10,12 +10,16 @@ use crate::error::{ApiError, Caller};
 use crate::settings::Settings;
 use joint_wire::message::SessionOk;
 use joint_wire::{Client, ClientConfig, ClientError, ClientEvent, Event, Events};
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Broker events a connection holds for its reader at most (see `ClientConfig::event_capacity`).
+const EVENT_CAPACITY: usize = 256;
 
 /// One shared connection is keyed by the token and the client's address.
 type Key = (String, IpAddr);
@@ -74,6 +78,10 @@ impl Pool {
         config.client_name = format!("joint-http-bridge/{}", env!("CARGO_PKG_VERSION"));
         config.connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
         config.client_ip = Some(ip.to_string());
+        // A stream whose HTTP client reads slowly leaves its backlog with the broker, which
+        // feeds the subscription from storage once it reads on: the bridge's memory stays
+        // bounded however slow its clients are.
+        config.event_capacity = Some(EVENT_CAPACITY);
         // Connecting tries every address; bound the whole attempt as well.
         let total = config.connect_timeout * u32::try_from(config.brokers.len()).unwrap_or(u32::MAX).max(1);
         self.call(Caller::SignedIn, async {

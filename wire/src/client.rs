@@ -40,6 +40,12 @@ pub struct ClientConfig {
     /// such as the HTTP bridge; the broker believes it only from its `--trusted-proxy`
     /// peers, so its rate limits count per real client. `None` for ordinary clients.
     pub client_ip: Option<String>,
+    /// At most this many events wait unread in [`Events`]; when they do, the client stops
+    /// reading its socket until the application reads on, so a slow reader's backlog stays
+    /// with the broker (which then feeds its subscriptions from storage, `lagged`), not in
+    /// this process. `None`: events queue without bound — only for a client whose
+    /// application never waits on a reply while it leaves events unread.
+    pub event_capacity: Option<usize>,
 }
 
 impl ClientConfig {
@@ -51,6 +57,7 @@ impl ClientConfig {
             reconnect: true,
             connect_timeout: Duration::from_secs(5),
             client_ip: None,
+            event_capacity: None,
         }
     }
 }
@@ -73,6 +80,12 @@ pub enum ClientError {
     /// The broker sent something this client does not understand.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The request is larger than the broker's announced `max_frame`; it was not sent.
+    #[error("the request is larger than the broker's limit of {max} bytes")]
+    RequestTooLarge {
+        /// The broker's `max_frame`.
+        max: usize,
+    },
 }
 
 impl ClientError {
@@ -116,19 +129,67 @@ pub enum ClientEvent {
     },
 }
 
-/// The stream of [`ClientEvent`]s of one client. Read it: events queue up until read.
+/// The stream of [`ClientEvent`]s of one client. Read it: events queue up until read
+/// (see [`ClientConfig::event_capacity`]).
 #[derive(Debug)]
-pub struct Events(mpsc::UnboundedReceiver<ClientEvent>);
+pub struct Events(EventRx);
+
+#[derive(Debug)]
+enum EventRx {
+    Unbounded(mpsc::UnboundedReceiver<ClientEvent>),
+    Bounded(mpsc::Receiver<ClientEvent>),
+}
 
 impl Events {
     /// The next event, or `None` once the client is closed.
     pub async fn next(&mut self) -> Option<ClientEvent> {
-        self.0.recv().await
+        match &mut self.0 {
+            EventRx::Unbounded(rx) => rx.recv().await,
+            EventRx::Bounded(rx) => rx.recv().await,
+        }
     }
 
     /// The next event if one is already waiting.
     pub fn try_next(&mut self) -> Option<ClientEvent> {
-        self.0.try_recv().ok()
+        match &mut self.0 {
+            EventRx::Unbounded(rx) => rx.try_recv().ok(),
+            EventRx::Bounded(rx) => rx.try_recv().ok(),
+        }
+    }
+}
+
+/// The driver's end of [`Events`].
+enum EventTx {
+    Unbounded(mpsc::UnboundedSender<ClientEvent>),
+    Bounded(mpsc::Sender<ClientEvent>),
+}
+
+impl EventTx {
+    /// A channel for `capacity` events, or without bound.
+    fn channel(capacity: Option<usize>) -> (EventTx, Events) {
+        match capacity {
+            Some(capacity) => {
+                let (tx, rx) = mpsc::channel(capacity.max(1));
+                (EventTx::Bounded(tx), Events(EventRx::Bounded(rx)))
+            }
+            None => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (EventTx::Unbounded(tx), Events(EventRx::Unbounded(rx)))
+            }
+        }
+    }
+
+    /// Hands an event on; with a bound, waits (and so stops reading the socket) while the
+    /// application is behind. Events for an application that dropped [`Events`] are discarded.
+    async fn send(&self, event: ClientEvent) {
+        match self {
+            EventTx::Unbounded(tx) => {
+                let _ = tx.send(event);
+            }
+            EventTx::Bounded(tx) => {
+                let _ = tx.send(event).await;
+            }
+        }
     }
 }
 
@@ -181,11 +242,11 @@ impl Client {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let transport = open(&config, &shared).await?;
         let (commands, rx) = mpsc::channel(256);
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events) = EventTx::channel(config.event_capacity);
         let driver =
             Driver { config, shared: shared.clone(), commands: rx, events: events_tx, resumes: Resumes::default() };
         tokio::spawn(driver.run(transport));
-        Ok((Client { commands, shared }, Events(events_rx)))
+        Ok((Client { commands, shared }, events))
     }
 
     /// The limits the broker announced in its `hello` reply.
@@ -475,7 +536,7 @@ struct Driver {
     config: ClientConfig,
     shared: Arc<Mutex<Shared>>,
     commands: mpsc::Receiver<Command>,
-    events: mpsc::UnboundedSender<ClientEvent>,
+    events: EventTx,
     resumes: Resumes,
 }
 
@@ -485,7 +546,7 @@ impl Driver {
             if let Ended::Closed = self.serve(transport).await {
                 return;
             }
-            let _ = self.events.send(ClientEvent::Disconnected);
+            self.events.send(ClientEvent::Disconnected).await;
             if !self.config.reconnect {
                 return;
             }
@@ -540,7 +601,7 @@ impl Driver {
             if !authenticated {
                 self.resumes.clear();
             }
-            let _ = self.events.send(ClientEvent::Reconnected { broker, authenticated, session_lost });
+            self.events.send(ClientEvent::Reconnected { broker, authenticated, session_lost }).await;
             return Some(transport);
         }
     }
@@ -596,8 +657,7 @@ impl Driver {
                     next_id += 1;
                     let payload = request.encode(id);
                     if payload.len() > max_frame {
-                        let too_large = format!("the request is larger than the broker's limit of {max_frame} bytes");
-                        let _ = reply.send(Err(ClientError::Protocol(too_large)));
+                        let _ = reply.send(Err(ClientError::RequestTooLarge { max: max_frame }));
                         continue;
                     }
                     pending.insert(id, Waiting::Caller(reply, Tracks::of(&request)));
@@ -619,7 +679,7 @@ impl Driver {
                 frame = stream.next() => {
                     let Some(Ok(frame)) = frame else { break Ended::Lost };
                     silent_ticks = 0;
-                    if !self.receive(&frame, &mut pending) {
+                    if !self.receive(&frame, &mut pending).await {
                         break Ended::Lost;
                     }
                 }
@@ -634,13 +694,13 @@ impl Driver {
     }
 
     /// Forgets a subscription the broker would not resume, and tells the application.
-    fn lose(&mut self, group: String, gid: u64, error: ErrorBody) {
+    async fn lose(&mut self, group: String, gid: u64, error: ErrorBody) {
         self.resumes.lost(gid);
-        let _ = self.events.send(ClientEvent::SubscriptionLost { group, gid, error });
+        self.events.send(ClientEvent::SubscriptionLost { group, gid, error }).await;
     }
 
     /// Routes one frame; returns false when the broker is closing the connection.
-    fn receive(&mut self, frame: &[u8], pending: &mut HashMap<u64, Waiting>) -> bool {
+    async fn receive(&mut self, frame: &[u8], pending: &mut HashMap<u64, Waiting>) -> bool {
         let payload = match Payload::parse(frame) {
             Ok(payload) => payload,
             Err(err) => {
@@ -660,7 +720,7 @@ impl Driver {
                     }
                     Some(Waiting::Resume { group, gid }) => {
                         let error = ErrorBody::new(ErrorCode::Internal, err.to_string());
-                        self.lose(group, gid, error);
+                        self.lose(group, gid, error).await;
                     }
                     _ => tracing::warn!(%err, "ignoring a frame from the broker"),
                 }
@@ -680,7 +740,7 @@ impl Driver {
                 Some(Waiting::Caller(reply, _)) => {
                     let _ = reply.send(Err(ClientError::Broker(err)));
                 }
-                Some(Waiting::Resume { group, gid }) => self.lose(group, gid, err),
+                Some(Waiting::Resume { group, gid }) => self.lose(group, gid, err).await,
                 _ => {}
             },
             Incoming::Event(event) => {
@@ -688,11 +748,11 @@ impl Driver {
                     self.shared.lock().unwrap_or_else(|p| p.into_inner()).token = None;
                 }
                 self.resumes.observe(&event);
-                let _ = self.events.send(ClientEvent::Event(event));
+                self.events.send(ClientEvent::Event(event)).await;
             }
             Incoming::ConnectionError(err) => {
                 let closing = err.code != ErrorCode::BadFrame;
-                let _ = self.events.send(ClientEvent::ConnectionError(err));
+                self.events.send(ClientEvent::ConnectionError(err)).await;
                 return !closing;
             }
         }

@@ -235,3 +235,34 @@ async fn a_refusal_at_connect_keeps_its_code() {
         Ok(_) => panic!("connected past the cap"),
     }
 }
+
+#[tokio::test]
+async fn with_an_event_capacity_a_slow_application_leaves_its_backlog_with_the_broker() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Busy", &[]).await.unwrap();
+    let mut config = ClientConfig::new(vec![app.addr.to_string()]);
+    config.reconnect = false;
+    config.event_capacity = Some(16);
+    let (reader, mut events) = Client::connect(config).await.unwrap();
+    reader.login("ann", &password("ann")).await.unwrap();
+    reader.subscribe("Busy", None, None).await.unwrap();
+    // 32 MiB of messages while the application reads nothing: far more than 16 events and
+    // the sockets' buffers hold, so the client must stop reading and the broker must lag.
+    let body = "x".repeat(32 * 1024);
+    for _ in 0..1000 {
+        ann.publish("Busy", &body).await.unwrap();
+    }
+    let (mut next, mut lagged) = (1u64, false);
+    while next <= 1000 {
+        match next_client_event(&mut events).await {
+            ClientEvent::Event(Event::Message(m)) => {
+                assert_eq!(m.seq, next, "every message once, in order");
+                next += 1;
+            }
+            ClientEvent::Event(Event::Lagged { .. }) => lagged = true,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(lagged, "the backlog stayed with the broker, which fed the subscription from storage");
+}

@@ -146,3 +146,21 @@ async fn unavailable_is_503_when_the_broker_is_down() {
     expect_error(s.req(Method::POST, "/v1/login", None).json(&login), 503, "unavailable").await;
     expect_error(s.req(Method::GET, "/healthz", None), 503, "unavailable").await;
 }
+
+/// A body under the bridge's own limit but over the broker's frame limit is refused by the
+/// wire client before it is sent: still 413, never 500.
+#[tokio::test]
+async fn a_body_over_the_brokers_frame_limit_is_413() {
+    let s = stack_with(
+        |b| {
+            b.max_frame = 16 * 1024;
+            b.max_body = 8 * 1024;
+        },
+        |_| {},
+    )
+    .await;
+    let ann = s.register("ann").await;
+    let req = s.req(Method::POST, "/v1/groups/all/messages", Some(&ann)).body("x".repeat(40 * 1024));
+    expect_error(req, 413, "body_too_large").await;
+    assert_eq!(s.publish(&ann, "all", "still fine").await, 1);
+}
