@@ -141,12 +141,8 @@ impl Broker {
                     }
                 },
             };
-            // A trusted proxy's connections count against the client IP its `hello` names.
-            let ip_slot = match ctx.settings.trusted_proxies.contains(&peer.ip()) {
-                true => Some(None),
-                false => ctx.per_ip.take(peer.ip()).map(Some),
-            };
-            let slots = total.clone().try_acquire_owned().ok().zip(ip_slot);
+            // Counted against the peer's IP; a trusted proxy's `hello` moves it to its client's.
+            let slots = total.clone().try_acquire_owned().ok().zip(ctx.per_ip.take(peer.ip()));
             let Some((permit, ip_slot)) = slots else {
                 tracing::warn!(%peer, "connection refused: too many connections");
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
@@ -160,8 +156,8 @@ impl Broker {
             };
             let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
             tracker.spawn(async move {
-                connection::serve(ctx, stream, peer, shutdown).await;
-                drop((permit, ip_slot));
+                connection::serve(ctx, stream, peer, ip_slot, shutdown).await;
+                drop(permit);
             });
         }
         drop(listener);

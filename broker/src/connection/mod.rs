@@ -12,6 +12,7 @@
 pub mod outbox;
 
 use crate::hub::ConnId;
+use crate::limits::IpSlot;
 use crate::ops::{self, ConnState, Effect, Outcome};
 use crate::server::Ctx;
 use crate::subscriptions::catch_up;
@@ -43,8 +44,9 @@ const READ_BUFFER_KEPT: usize = 16 * 1024;
 /// How long a closing connection waits for the acks of publishes it already handed on.
 const PROMISE_WAIT: Duration = Duration::from_secs(10);
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+/// Serves one accepted connection, holding its place among its IP's connections, until it
+/// closes.
+pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, ip_slot: IpSlot, shutdown: CancellationToken) {
     stream.set_nodelay(true).ok();
     let (mut reader, writer) = stream.into_split();
     let outbox = Arc::new(Outbox::new(EVENT_QUEUE));
@@ -55,7 +57,8 @@ pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown:
     });
     let id = ctx.hub.attach(outbox.clone());
     ctx.metrics.connections.inc();
-    let mut handler = Handler { ctx: ctx.clone(), id, outbox: outbox.clone(), state: ConnState::new(id, peer.ip()) };
+    let mut handler =
+        Handler { ctx: ctx.clone(), id, outbox: outbox.clone(), state: ConnState::new(id, peer.ip(), ip_slot) };
     handler.run(&mut reader, &shutdown).await;
     ctx.hub.detach(id);
     ctx.metrics.connections.dec();

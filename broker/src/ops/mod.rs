@@ -30,15 +30,15 @@ pub struct ConnState {
     pub peer_ip: IpAddr,
     /// True until the first request that is not a refused `hello`.
     pub hello_allowed: bool,
-    /// The connection's place among its client IP's, when `hello` named the IP (the
-    /// connection came from a trusted proxy); given back when the connection closes.
-    pub client_slot: Option<IpSlot>,
+    /// The connection's place among its IP's connections: the peer's, moved to the client's
+    /// when a trusted proxy's `hello` names it; given back when the connection closes.
+    pub ip_slot: IpSlot,
 }
 
 impl ConnState {
-    /// The state of a fresh connection from `peer_ip`.
-    pub fn new(id: ConnId, peer_ip: IpAddr) -> ConnState {
-        ConnState { id, ip: peer_ip, peer_ip, hello_allowed: true, client_slot: None }
+    /// The state of a fresh connection from `peer_ip`, counted in `ip_slot`.
+    pub fn new(id: ConnId, peer_ip: IpAddr, ip_slot: IpSlot) -> ConnState {
+        ConnState { id, ip: peer_ip, peer_ip, hello_allowed: true, ip_slot }
     }
 }
 

@@ -91,7 +91,8 @@ pub fn hello(
             let slot = ctx.per_ip.take(ip).ok_or_else(|| {
                 BrokerError::refused(ErrorCode::TooManyConnections, "too many connections from this client")
             })?;
-            conn.client_slot = Some(slot);
+            // The proxy's own count gets its place back.
+            conn.ip_slot = slot;
             conn.ip = ip;
         }
     }

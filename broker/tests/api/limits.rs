@@ -120,6 +120,7 @@ async fn connection_caps_answer_too_many_connections() {
         other => panic!("expected too_many_connections, got {other:?}"),
     }
     third.expect_closed().await;
+    drop(third);
     assert!(matches!(first.call(1, &Request::Ping).await, Incoming::Ok { .. }));
     assert!(matches!(second.call(1, &Request::Ping).await, Incoming::Ok { .. }));
     drop(first);
@@ -297,9 +298,19 @@ async fn behind_a_trusted_proxy_the_connection_cap_is_per_client() {
     let mut third = app.raw().await;
     assert_eq!(err_code(&third.call(0, &hello("203.0.113.7")).await), ErrorCode::TooManyConnections);
     third.expect_closed().await;
+    drop(third);
     // Its slot comes back when one of its connections closes.
     drop(kept.remove(0));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut again = app.raw().await;
     assert!(matches!(again.call(0, &hello("203.0.113.7")).await, Incoming::Ok { .. }));
+    // Connections that name no client stay counted against the proxy's own address.
+    let plain = Request::Hello { version: 1, client: None, client_ip: None };
+    for _ in 0..2 {
+        let mut raw = app.raw().await;
+        assert!(matches!(raw.call(0, &plain).await, Incoming::Ok { .. }));
+        kept.push(raw);
+    }
+    let mut over = app.raw().await;
+    assert_eq!(err_code(&over.recv().await.expect("refused at accept")), ErrorCode::TooManyConnections);
 }
