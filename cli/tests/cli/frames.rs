@@ -145,8 +145,25 @@ async fn completions_and_man_page_come_from_the_command_definition() {
     let run = joint.run(&["man"]).await;
     run.expect(0);
     assert!(run.stdout.starts_with(".ie"), "roff: {}", &run.stdout[..40]);
-    assert!(run.stdout.contains("joint\\-register") || run.stdout.contains("register"));
+    assert!(run.stdout.contains("\n.TH joint 1 "), "the man page header: {}", run.stdout);
+    let subcommands = run.stdout.find("\n.SH SUBCOMMANDS\n").expect("a SUBCOMMANDS section");
+    assert!(run.stdout[subcommands..].contains("joint\\-register(1)"), "{}", run.stdout);
     assert!(run.stdout.contains("Exit codes: 0 success"));
+}
+
+#[tokio::test]
+async fn completions_and_man_end_quietly_when_stdout_is_closed() {
+    let app = spawn_app().await;
+    let joint = Joint::new(&app);
+    // fd 3 is a pipe whose reader has already exited, so every write fails with EPIPE.
+    for command in ["completions bash", "completions zsh", "completions fish", "man"] {
+        let script = format!("exec 3> >(exec true); wait $!; joint {command} >&3; echo \"exit $?\"");
+        let output = tokio::process::Command::from(joint.program("bash")).arg("-c").arg(script).output().await.unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stdout, "exit 0\n", "{command}: {stderr}");
+        assert_eq!(stderr, "", "{command}: no panic, nothing said");
+    }
 }
 
 #[tokio::test]
