@@ -4,26 +4,27 @@ use crate::error::{CliError, CliResult};
 use crate::tokens::TokenStore;
 use joint_wire::{Client, ClientConfig, ClientError, ErrorCode, Events};
 
-/// A connection and the token store entry it belongs to.
+/// A connection and the token store entries it belongs to: one per broker address.
 pub struct Session {
     /// The client library's handle.
     pub client: Client,
     /// Its events (messages, reconnections).
     pub events: Events,
     store: TokenStore,
-    key: String,
+    brokers: Vec<String>,
 }
 
 impl Session {
     /// Connects to the first reachable broker; signs in with the saved token when `sign_in`.
-    /// A saved token the broker refuses is forgotten and reported as `bad_token` ("log in again").
+    /// The token is the one saved for the first address of `brokers` that has one, so a
+    /// session saved with `--broker a,b` is found with `a`, `b` or `b,a` too. A saved token
+    /// the broker refuses is forgotten and reported as `bad_token` ("log in again").
     pub async fn open(brokers: &[String], sign_in: bool) -> CliResult<Session> {
         let store = TokenStore::locate()?;
-        let key = brokers.join(",");
         let mut config = ClientConfig::new(brokers.to_vec());
         config.client_name = format!("joint/{}", env!("CARGO_PKG_VERSION"));
         let (client, events) = Client::connect(config).await?;
-        let session = Session { client, events, store, key };
+        let session = Session { client, events, store, brokers: brokers.to_vec() };
         if sign_in {
             session.auth().await?;
         }
@@ -31,7 +32,7 @@ impl Session {
     }
 
     async fn auth(&self) -> CliResult {
-        let Some(token) = self.store.get(&self.key)? else {
+        let Some(token) = self.store.get(&self.brokers)? else {
             return Err(CliError::Refused(joint_wire::ErrorBody::new(
                 ErrorCode::Unauthenticated,
                 "no saved session for this broker",
@@ -39,20 +40,20 @@ impl Session {
         };
         match self.client.auth(&token).await {
             Err(ClientError::Broker(body)) if body.code == ErrorCode::BadToken => {
-                self.store.set(&self.key, None)?;
+                self.store.forget(&self.brokers, &token)?;
                 Err(CliError::Refused(body))
             }
             other => other.map(drop).map_err(CliError::from),
         }
     }
 
-    /// Saves the client's current token for this broker (after register or login).
+    /// Saves the client's current token under each broker address (after register or login).
     pub fn save_token(&self) -> CliResult {
-        self.store.set(&self.key, self.client.token().as_deref())
+        self.store.set(&self.brokers, self.client.token().as_deref())
     }
 
-    /// Forgets the saved token for this broker (after logout or account deletion).
+    /// Forgets the saved token under each broker address (after logout or account deletion).
     pub fn forget_token(&self) -> CliResult {
-        self.store.set(&self.key, None)
+        self.store.set(&self.brokers, None)
     }
 }

@@ -1,5 +1,5 @@
 //! The saved sessions: `$XDG_CONFIG_HOME/joint/tokens` (else `$HOME/.config/joint/tokens`),
-//! mode 0600, one line `BROKERS TOKEN` per broker address list. Tokens are never printed.
+//! mode 0600, one line `ADDRESS TOKEN` per broker address. Tokens are never printed.
 
 use crate::error::{CliError, CliResult};
 use rust_i18n::t;
@@ -40,17 +40,35 @@ impl TokenStore {
         CliError::Local(t!("cli.err.token_file", path = self.path.display(), detail = err.to_string()).to_string())
     }
 
-    /// The token saved for `key`, if any.
-    pub fn get(&self, key: &str) -> CliResult<Option<String>> {
-        Ok(self.entries()?.into_iter().find(|(k, _)| k == key).map(|(_, token)| token))
+    /// The token saved for the first of `keys` that has one.
+    pub fn get(&self, keys: &[String]) -> CliResult<Option<String>> {
+        let entries = self.entries()?;
+        Ok(keys.iter().find_map(|key| entries.iter().find(|(k, _)| k == key).map(|(_, token)| token.clone())))
     }
 
-    /// Saves (`Some`) or forgets (`None`) the token for `key`, keeping the other entries.
-    pub fn set(&self, key: &str, token: Option<&str>) -> CliResult {
-        let mut entries: Vec<(String, String)> = self.entries()?.into_iter().filter(|(k, _)| k != key).collect();
+    /// Saves (`Some`) or forgets (`None`) the token under each of `keys`, keeping the other entries.
+    pub fn set(&self, keys: &[String], token: Option<&str>) -> CliResult {
+        let mut entries: Vec<(String, String)> =
+            self.entries()?.into_iter().filter(|(k, _)| !keys.contains(k)).collect();
         if let Some(token) = token {
-            entries.push((key.to_owned(), token.to_owned()));
+            for key in keys {
+                if !entries.iter().any(|(k, _)| k == key) {
+                    entries.push((key.clone(), token.to_owned()));
+                }
+            }
         }
+        self.write(&entries)
+    }
+
+    /// Forgets `token` wherever one of `keys` holds it (a token the broker refused).
+    pub fn forget(&self, keys: &[String], token: &str) -> CliResult {
+        let entries: Vec<(String, String)> =
+            self.entries()?.into_iter().filter(|(k, t)| !(keys.contains(k) && t == token)).collect();
+        self.write(&entries)
+    }
+
+    /// Replaces the file with `entries`.
+    fn write(&self, entries: &[(String, String)]) -> CliResult {
         let dir = self.path.parent().expect("the token file lives in a directory");
         fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| self.failure(e))?;
         // Written to a private temporary file first, then renamed: never readable by others,
@@ -58,7 +76,7 @@ impl TokenStore {
         let temp = dir.join(format!("tokens.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
-            for (key, token) in &entries {
+            for (key, token) in entries {
                 writeln!(file, "{key} {token}")?;
             }
             file.sync_all()?;

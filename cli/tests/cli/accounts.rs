@@ -2,7 +2,7 @@
 //! exit codes 1, 2 and 3.
 
 use crate::helpers::Joint;
-use joint_testkit::{password, spawn_app};
+use joint_testkit::{password, spawn_app, spawn_on};
 use std::os::unix::fs::PermissionsExt;
 
 #[tokio::test]
@@ -165,17 +165,43 @@ async fn one_saved_session_per_broker_address() {
     assert_eq!(joint.run(&["whoami"]).await.stdout, "ann (ann)\n");
     assert_eq!(joint.run(&["--broker", &second.addr.to_string(), "whoami"]).await.stdout, "bob (bob)\n");
 
-    // JOINT_BROKER takes a comma-separated failover list too.
+    // A list finds the session saved for any of its addresses: the first that has one.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = listener.local_addr().unwrap().to_string();
     drop(listener);
     let list = format!("{dead},{}", first.addr);
     let output = joint.command(&["whoami", "--json"]).env("JOINT_BROKER", &list).output().await.unwrap();
-    assert_eq!(output.status.code(), Some(2), "a new address list has no saved session yet");
-    let run = joint.run_with(&["--broker", &list, "login", "ann", "--password-stdin"], "pw-of-ann\n").await;
-    run.expect(0);
-    let output = joint.command(&["whoami", "--json"]).env("JOINT_BROKER", &list).output().await.unwrap();
-    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["user"]["login"], "ann");
     assert_eq!(value["broker"], first.addr.to_string(), "the live broker of the list answered");
+}
+
+#[tokio::test]
+async fn a_session_saved_for_an_address_list_is_found_by_each_address() {
+    // Two brokers of one cluster: the same database.
+    let first = spawn_app().await;
+    let second = spawn_on(first.db.clone(), first.settings.clone()).await;
+    let (a, b) = (first.addr.to_string(), second.addr.to_string());
+    let joint = Joint::new(&first);
+    first.user("ann").await;
+    let run =
+        joint.run_with(&["--broker", &format!("{a},{b}"), "login", "ann", "--password-stdin"], "pw-of-ann\n").await;
+    run.expect(0);
+    let text = std::fs::read_to_string(joint.config_dir().join("tokens")).unwrap();
+    let entries: Vec<(&str, &str)> = text.lines().map(|line| line.split_once(' ').unwrap()).collect();
+    let keys: Vec<&str> = entries.iter().map(|(key, _)| *key).collect();
+    assert_eq!(keys, [a.as_str(), b.as_str()], "one entry per broker address");
+    assert_eq!(entries[0].1, entries[1].1, "the same session");
+    for (list, answering) in [(a.clone(), &a), (b.clone(), &b), (format!("{b},{a}"), &b)] {
+        let run = joint.run(&["--broker", &list, "whoami", "--json"]).await;
+        run.expect(0);
+        assert_eq!(run.json()[0]["user"]["login"], "ann", "--broker {list}");
+        assert_eq!(&run.json()[0]["broker"], answering.as_str());
+    }
+
+    // Logging out through one address forgets the session under every address of the list.
+    joint.run(&["--broker", &format!("{b},{a}"), "logout"]).await.expect(0);
+    assert_eq!(std::fs::read_to_string(joint.config_dir().join("tokens")).unwrap(), "");
+    joint.run(&["--broker", &a, "whoami"]).await.expect(2);
 }
