@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorJson {
     /// The wire error code (CONTRACT.md §10), or `not_found` / `method_not_allowed` for
-    /// requests the bridge has no route for. Programs branch on it.
+    /// requests the bridge has no route for, or `request_timeout` for a request body that
+    /// did not arrive in time. Programs branch on it.
     pub code: String,
     /// An English sentence for people.
     pub msg: String,
@@ -104,10 +105,18 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable.as_str(), msg)
     }
 
-    /// The token already holds `--streams-per-token` live streams.
+    /// The token already holds `--streams-per-token` live streams: `too_many_connections`,
+    /// with the status [`status_for`] gives that code.
     pub fn too_many_streams(limit: usize) -> ApiError {
         let msg = format!("this session already has {limit} live streams open; close one first");
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConnections.as_str(), msg)
+        let code = ErrorCode::TooManyConnections;
+        ApiError::new(status_for(code, Caller::SignedIn), code.as_str(), msg)
+    }
+
+    /// The request body did not arrive within `--body-timeout-ms`.
+    pub fn body_timeout(timeout_ms: u64) -> ApiError {
+        let msg = format!("the request body did not arrive within {timeout_ms} ms");
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", msg)
     }
 
     /// No route has this path.
@@ -202,6 +211,12 @@ mod tests {
             assert_eq!(status_for(code, Caller::SigningIn).as_u16(), expected, "{}", code.as_str());
         }
         assert_eq!(status_for(ErrorCode::BadCredentials, Caller::SignedIn), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn the_stream_cap_has_the_status_of_too_many_connections() {
+        let err = ApiError::too_many_streams(2);
+        assert_eq!((err.status(), err.code()), (StatusCode::SERVICE_UNAVAILABLE, "too_many_connections"));
     }
 
     #[test]

@@ -74,7 +74,14 @@ impl FromRequest<AppState> for Body {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
             .unwrap_or_default();
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|err| {
+        // A deadline for the whole body, not per chunk: a client trickling bytes cannot
+        // hold the handler longer than `--body-timeout-ms`.
+        let timeout_ms = state.settings.body_timeout_ms;
+        let read = axum::body::to_bytes(req.into_body(), limit);
+        let read = tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), read)
+            .await
+            .map_err(|_| ApiError::body_timeout(timeout_ms))?;
+        let bytes = read.map_err(|err| {
             let too_large = std::error::Error::source(&err).is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
             if too_large {
                 ApiError::body_too_large(limit)

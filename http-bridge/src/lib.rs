@@ -23,7 +23,6 @@ pub mod telemetry;
 use crate::error::ApiError;
 use crate::pool::Pool;
 use crate::settings::Settings;
-use anyhow::Context;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::Router;
@@ -46,6 +45,22 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+/// Why a bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The settings contradict each other.
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    /// The listening socket could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The `--listen` address.
+        addr: String,
+        /// What binding it answered.
+        source: std::io::Error,
+    },
+}
+
 /// A bridge bound to its port, ready to [`Bridge::run`].
 pub struct Bridge {
     listener: TcpListener,
@@ -55,10 +70,11 @@ pub struct Bridge {
 impl Bridge {
     /// Checks the settings and binds the listening socket. The broker is reached only when
     /// requests come, so the bridge starts whether or not a broker is up.
-    pub async fn build(settings: Settings) -> anyhow::Result<Bridge> {
-        settings.validate().map_err(anyhow::Error::msg)?;
-        let listener =
-            TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
+    pub async fn build(settings: Settings) -> Result<Bridge, StartError> {
+        settings.validate().map_err(StartError::Settings)?;
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
         Ok(Bridge { listener, settings })
     }
 
@@ -74,11 +90,12 @@ impl Bridge {
         let pool = Pool::new(settings.clone());
         let state = AppState { settings: Arc::new(settings), pool: pool.clone(), shutdown: shutdown.clone() };
         let app = with_layers(routes::router(state.clone()), &state.settings);
-        let sweeper = tokio::spawn(close_idle(pool, state.settings.idle_ms, shutdown.clone()));
+        let sweeper = tokio::spawn(close_idle(pool.clone(), state.settings.idle_ms, shutdown.clone()));
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         sweeper.abort();
+        pool.close_all();
         served
     }
 }

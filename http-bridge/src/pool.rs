@@ -1,7 +1,10 @@
 //! Broker connections per session token.
 //!
 //! Plain requests of one token (from one client address) share one signed-in wire client,
-//! opened with `auth` on first use and closed after `--idle-ms` unused. Every live stream
+//! opened with `auth` on first use and closed after `--idle-ms` unused. A token holds at
+//! most `--shared-per-token` of them (one per address it is used from); past that the least
+//! recently used one closes, so one token used from many addresses cannot open broker
+//! connections without bound. Every live stream
 //! gets a client of its own, so each has its own broker subscription; a token may hold at
 //! most `--streams-per-token` of them. Every connection says `hello` with the HTTP client's
 //! address, so the broker's rate limits count per real client.
@@ -127,6 +130,7 @@ impl Pool {
             return existing.client.clone();
         }
         state.shared.insert(key.clone(), Shared { client: client.clone(), serial, last_used: Instant::now() });
+        evict_beyond(&mut state.shared, &key.0, self.inner.settings.shared_per_token);
         drop(state);
         tokio::spawn(self.clone().watch(key, serial, events));
         client
@@ -160,6 +164,13 @@ impl Pool {
         self.state().shared.retain(|(t, _), _| t != token);
     }
 
+    /// Closes every shared connection (when the bridge stops). Their watchers end as the
+    /// connections do; live streams hold their own connections and end with the shutdown.
+    pub fn close_all(&self) {
+        let closed = std::mem::take(&mut self.state().shared);
+        tracing::debug!(closed = closed.len(), "closed the shared broker connections");
+    }
+
     /// Closes shared connections unused for `--idle-ms`; returns how many are left.
     pub fn close_idle(&self) -> usize {
         let idle = Duration::from_millis(self.inner.settings.idle_ms);
@@ -178,6 +189,20 @@ impl Pool {
         }
         *open += 1;
         Ok(StreamSlot { pool: self.clone(), token: token.to_owned() })
+    }
+}
+
+/// Closes the least recently used shared connections of `token` until it holds at most `cap`.
+fn evict_beyond(shared: &mut HashMap<Key, Shared>, token: &str, cap: usize) {
+    loop {
+        let mine = shared.iter().filter(|((t, _), _)| t == token);
+        if mine.clone().count() <= cap {
+            return;
+        }
+        let Some(oldest) = mine.min_by_key(|(_, entry)| entry.last_used).map(|(key, _)| key.clone()) else {
+            return;
+        };
+        shared.remove(&oldest);
     }
 }
 

@@ -24,6 +24,15 @@ pub struct Settings {
     #[arg(long, env = "JOINT_HTTP_STREAMS_PER_TOKEN", default_value_t = 8)]
     pub streams_per_token: usize,
 
+    /// Shared broker connections one session token may hold (one per client address); past
+    /// it, the least recently used one closes.
+    #[arg(long, env = "JOINT_HTTP_SHARED_PER_TOKEN", default_value_t = 8)]
+    pub shared_per_token: usize,
+
+    /// Longest wait for a whole request body, in milliseconds (then 408 `request_timeout`).
+    #[arg(long, env = "JOINT_HTTP_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+
     /// Longest wait for the broker's answer to one request, in milliseconds (then 503 `unavailable`).
     #[arg(long, env = "JOINT_HTTP_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
@@ -59,10 +68,11 @@ impl Settings {
         if self.brokers.iter().all(|b| b.trim().is_empty()) {
             return Err("--broker needs at least one address".into());
         }
-        if self.max_request_bytes == 0 || self.streams_per_token == 0 {
-            return Err("--max-request-bytes and --streams-per-token must be at least 1".into());
+        if self.max_request_bytes == 0 || self.streams_per_token == 0 || self.shared_per_token == 0 {
+            return Err("--max-request-bytes, --streams-per-token and --shared-per-token must be at least 1".into());
         }
-        if self.request_timeout_ms == 0 || self.connect_timeout_ms == 0 || self.keep_alive_ms == 0 {
+        let timeouts = [self.request_timeout_ms, self.connect_timeout_ms, self.body_timeout_ms, self.keep_alive_ms];
+        if timeouts.contains(&0) {
             return Err("timeouts and the keep-alive interval must be at least 1 ms".into());
         }
         Ok(())

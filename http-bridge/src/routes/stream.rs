@@ -46,7 +46,7 @@ pub struct StreamQuery {
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 403, description = "`not_member`", body = ErrorJson),
         (status = 404, description = "`no_such_group` (also when `Last-Event-ID` names a deleted group's gid)", body = ErrorJson),
-        (status = 429, description = "`too_many_connections`: the token's streams are at their cap, or `rate_limited`", body = ErrorJson),
+        (status = 503, description = "`too_many_connections`: the token's streams are at their cap; or `unavailable`", body = ErrorJson),
     ))]
 pub async fn stream(
     State(state): State<AppState>,

@@ -7,6 +7,9 @@ pub use joint_testkit::{password, spawn_app_with, spawn_on, TestApp, WAIT};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// A running bridge.
@@ -71,21 +74,92 @@ pub async fn stack() -> Stack {
     stack_with(|_| {}, |_| {}).await
 }
 
+/// A TCP proxy in front of a broker that counts the connections made through it and can
+/// refuse new ones: it shows how many broker connections the bridge opens and holds.
+#[derive(Clone)]
+pub struct Proxy {
+    /// Where the bridge connects.
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
+    blocked: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `broker` on an ephemeral port of 127.0.0.1.
+    pub async fn start(broker: SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Proxy {
+            addr: listener.local_addr().unwrap(),
+            accepted: Arc::default(),
+            open: Arc::default(),
+            blocked: Arc::default(),
+        };
+        let counts = proxy.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if counts.blocked.load(Ordering::SeqCst) {
+                    continue;
+                }
+                counts.accepted.fetch_add(1, Ordering::SeqCst);
+                counts.open.fetch_add(1, Ordering::SeqCst);
+                let open = counts.open.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(broker).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        proxy
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until exactly `n` connections are open; fails after [`WAIT`].
+    pub async fn wait_open(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.open.load(Ordering::SeqCst) != n {
+            let open = self.open.load(Ordering::SeqCst);
+            assert!(tokio::time::Instant::now() < deadline, "{open} connections open, expected {n}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// While blocked, new connections are closed at once and not counted.
+    pub fn block(&self, blocked: bool) {
+        self.blocked.store(blocked, Ordering::SeqCst);
+    }
+}
+
+/// A broker, a [`Proxy`] to it and a bridge (settings edited by `bridge`) reaching the
+/// broker only through the proxy.
+pub async fn proxied_stack(bridge: impl FnOnce(&mut Settings)) -> (Stack, Proxy) {
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let proxy = Proxy::start(app.addr).await;
+    let bridge = TestBridge::start(proxy.addr, bridge).await;
+    (Stack { app, bridge }, proxy)
+}
+
 /// An HTTP client talking from `ip` (any 127.0.0.0/8 address reaches the bridge).
 pub fn http_from(ip: &str) -> reqwest::Client {
     let ip: IpAddr = ip.parse().unwrap();
     reqwest::Client::builder().local_address(ip).build().unwrap()
 }
 
-/// An HTTP client talking from 127.0.0.1.
-pub fn http() -> reqwest::Client {
-    http_from("127.0.0.1")
-}
-
 impl Stack {
     /// A request to the bridge, signed with `token` when given.
     pub fn req(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
-        let builder = http().request(method, format!("{}{path}", self.bridge.url));
+        self.req_from("127.0.0.1", method, path, token)
+    }
+
+    /// A request to the bridge from the client address `ip`, signed with `token` when given.
+    pub fn req_from(&self, ip: &str, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = http_from(ip).request(method, format!("{}{path}", self.bridge.url));
         match token {
             Some(token) => builder.bearer_auth(token),
             None => builder,

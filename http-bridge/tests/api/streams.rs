@@ -80,7 +80,9 @@ async fn last_event_id_resumes_across_a_bridge_restart_without_gap_or_duplicate(
 
 #[tokio::test]
 async fn a_stream_survives_a_broker_restart_without_gap_or_duplicate() {
-    let s = stack().await;
+    // The bridge reaches the broker through a proxy, so the test decides when the stream's
+    // wire client may reconnect.
+    let (s, proxy) = proxied_stack(|_| {}).await;
     let ann = s.register("ann").await;
     s.group(&ann, "tea", &[]).await;
     let mut stream = s.stream(&ann, "tea", None).await;
@@ -91,32 +93,39 @@ async fn a_stream_survives_a_broker_restart_without_gap_or_duplicate() {
     let mut settings = app.settings.clone();
     settings.listen = app.addr.to_string();
     let db = app.db.clone();
+    proxy.block(true);
     app.stop().await;
+    proxy.wait_open(0).await;
     let app = spawn_on(db, settings).await;
-    let s = Stack { app, bridge };
-    // The stream's wire client reconnects by itself; publish once the bridge reaches the
-    // broker again (its shared connection reconnects too, with backoff).
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut seq = 2;
-    while seq <= 4 {
-        let path = "/v1/groups/tea/messages";
-        let (status, json) = send(
-            s.req(Method::POST, path, Some(&ann)).json(&json!({"body": format!("m{seq}"), "cid": format!("c{seq}")})),
-        )
-        .await;
-        if status.is_success() {
-            assert_eq!(json["seq"], seq);
-            seq += 1;
-        } else {
-            assert_eq!(json["code"], "unavailable", "{json}");
-            assert!(tokio::time::Instant::now() < deadline, "the bridge never reached the restarted broker");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+    // Published straight to the restarted broker while the stream is disconnected.
+    let (direct, _events) = app.login("ann").await;
+    for i in 2..=4 {
+        direct.publish("tea", &format!("m{i}")).await.unwrap();
     }
+    let s = Stack { app, bridge };
+    proxy.block(false);
+    // The stream's wire client reconnects by itself and resumes after seq 1.
     for i in 2..=4 {
         let m = stream.message().await;
         assert_eq!((&m["seq"], &m["body"]), (&json!(i), &json!(format!("m{i}"))));
     }
+    // Live again: a message through the bridge (its shared connection reconnects too, with
+    // backoff) arrives once.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let path = "/v1/groups/tea/messages";
+        let (status, json) =
+            send(s.req(Method::POST, path, Some(&ann)).json(&json!({"body": "m5", "cid": "c5"}))).await;
+        if status.is_success() {
+            assert_eq!(json["seq"], 5);
+            break;
+        }
+        assert_eq!(json["code"], "unavailable", "{json}");
+        assert!(tokio::time::Instant::now() < deadline, "the bridge never reached the restarted broker");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let m = stream.message().await;
+    assert_eq!((&m["seq"], &m["body"]), (&json!(5), &json!("m5")));
     stream.assert_quiet(300).await;
 }
 
