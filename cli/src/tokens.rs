@@ -5,7 +5,7 @@ use crate::error::{CliError, CliResult};
 use rust_i18n::t;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 /// The token file of the current user.
@@ -72,10 +72,16 @@ impl TokenStore {
         let dir = self.path.parent().expect("the token file lives in a directory");
         fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| self.failure(e))?;
         // Written to a private temporary file first, then renamed: never readable by others,
-        // never half-written.
+        // never half-written. A file left under that name by a crashed run is removed, not
+        // reused with whatever mode it has; the new one is created afresh and made 0600.
         let temp = dir.join(format!("tokens.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
+            match fs::remove_file(&temp) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+            let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
             for (key, token) in entries {
                 writeln!(file, "{key} {token}")?;
             }
@@ -86,5 +92,26 @@ impl TokenStore {
             let _ = fs::remove_file(&temp);
             self.failure(e)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_temporary_file_does_not_lend_its_mode_to_the_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore { path: dir.path().join("tokens") };
+        // What a crashed run with this pid left behind: readable by everyone.
+        let stale = dir.path().join(format!("tokens.{}.tmp", std::process::id()));
+        fs::write(&stale, "old junk\n").unwrap();
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o644)).unwrap();
+
+        store.set(&["127.0.0.1:7878".to_owned()], Some("secret")).unwrap();
+        let mode = fs::metadata(&store.path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is private");
+        assert_eq!(fs::read_to_string(&store.path).unwrap(), "127.0.0.1:7878 secret\n");
+        assert!(!stale.exists(), "the temporary file was renamed");
     }
 }
