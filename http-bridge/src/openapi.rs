@@ -68,6 +68,7 @@ fn add_common(operation: &mut Operation) {
         ("503", "`unavailable`: the broker is unreachable, overloaded or did not answer in time"),
     ];
     if has_body {
+        common.push(("408", "`request_timeout`: the body did not arrive within `--body-timeout-ms`"));
         common.push(("413", "`body_too_large`"));
     }
     for (status, description) in common {
@@ -95,7 +96,21 @@ mod tests {
                 for status in ["400", "401", "429", "500", "503"] {
                     assert!(op["responses"].get(status).is_some(), "{method} {path} lacks {status}");
                 }
+                if op.get("requestBody").is_some() {
+                    for status in ["408", "413"] {
+                        assert!(op["responses"].get(status).is_some(), "{method} {path} lacks {status}");
+                    }
+                }
             }
+        }
+    }
+
+    #[test]
+    fn health_documents_every_status_it_answers() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let responses = &doc["paths"]["/healthz"]["get"]["responses"];
+        for status in ["200", "500", "503"] {
+            assert!(responses.get(status).is_some(), "/healthz lacks {status}");
         }
     }
 }

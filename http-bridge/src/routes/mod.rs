@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()),
     responses(
         (status = 200, description = "The bridge reaches a broker", body = Health),
+        (status = 500, description = "`internal`", body = ErrorJson),
         (status = 503, description = "`unavailable`: no broker answers", body = ErrorJson),
     ))]
 pub async fn health(State(state): State<AppState>, Peer(ip): Peer) -> Result<Json<Health>, ApiError> {
