@@ -31,7 +31,9 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
     for message in &recent.messages {
         ctx.out.message(message)?;
     }
-    session.client.subscribe(&args.group, None, Some(recent.last_seq)).await?;
+    // Messages are matched on the gid: the broker spells the group's name in NFC, which
+    // need not be how the user typed it.
+    let gid = session.client.subscribe(&args.group, None, Some(recent.last_seq)).await?.gid;
     if recent.last_seq > 0 {
         session.client.mark_read(&args.group, recent.last_seq).await?;
     }
@@ -107,7 +109,7 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
                 }
             }
             event = session.events.next() => match event {
-                Some(ClientEvent::Event(Event::Message(message))) if message.group == args.group => {
+                Some(ClientEvent::Event(Event::Message(message))) if message.gid == gid => {
                     above(&editor, &ctx.out.message_line(&message)?)?;
                     session.client.mark_read(&args.group, message.seq).await?;
                 }

@@ -71,15 +71,17 @@ pub async fn history(ctx: &mut Context, args: History) -> CliResult {
 /// restart leaves no gap and no duplicate.
 pub async fn tail(ctx: &mut Context, args: Tail) -> CliResult {
     let mut session = ctx.session().await?;
-    session.client.subscribe(&args.group, None, args.after).await?;
+    // Events are matched on the gid: the broker spells the group's name in NFC, which need
+    // not be how the user typed it.
+    let gid = session.client.subscribe(&args.group, None, args.after).await?.gid;
     loop {
         let Some(event) = session.events.next().await else { return Err(CliError::Lost) };
         match event {
-            ClientEvent::Event(Event::Message(message)) if message.group == args.group => ctx.out.message(&message)?,
-            ClientEvent::Event(Event::GroupDeleted { group, .. }) if group == args.group => {
+            ClientEvent::Event(Event::Message(message)) if message.gid == gid => ctx.out.message(&message)?,
+            ClientEvent::Event(Event::GroupDeleted { gid: deleted, .. }) if deleted == gid => {
                 return Err(CliError::Refused(ErrorBody::new(ErrorCode::NoSuchGroup, "the group was deleted")));
             }
-            ClientEvent::Event(Event::GroupRemoved { group, .. }) if group == args.group => {
+            ClientEvent::Event(Event::GroupRemoved { gid: removed, .. }) if removed == gid => {
                 return Err(CliError::Refused(ErrorBody::new(ErrorCode::NotMember, "removed from the group")));
             }
             ClientEvent::Event(Event::SessionEnded { .. }) => {
@@ -104,15 +106,7 @@ pub async fn read(ctx: &mut Context, args: Read) -> CliResult {
     let session = ctx.session().await?;
     let seq = match args.seq {
         Some(seq) => seq,
-        None => {
-            let groups = session.client.groups().await?;
-            match groups.into_iter().find(|g| g.name == args.group) {
-                Some(group) => group.last_seq,
-                None => {
-                    return Err(CliError::Refused(ErrorBody::new(ErrorCode::NoSuchGroup, "not one of your groups")))
-                }
-            }
-        }
+        None => session.client.history(&args.group, None, None, None, Some(1)).await?.last_seq,
     };
     let read_seq = session.client.mark_read(&args.group, seq).await?;
     let sentence = t!("cli.out.read", group = ctx.out.clean(&args.group), seq = read_seq);

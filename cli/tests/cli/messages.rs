@@ -2,6 +2,8 @@
 
 use crate::helpers::Joint;
 use joint_testkit::spawn_app;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn seqs(lines: &[serde_json::Value]) -> Vec<u64> {
     lines.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
@@ -177,4 +179,54 @@ async fn send_retries_with_the_same_cid_after_a_lost_ack_and_stores_once() {
     let history = ann.history("team", None, None, None, None).await.unwrap();
     assert_eq!(history.messages.len(), 1, "{:?}", history.messages);
     assert_eq!(history.messages[0].body, "exactly once");
+}
+
+#[tokio::test]
+async fn a_group_name_typed_decomposed_works_for_tail_read_and_chat() {
+    let app = spawn_app().await;
+    let (ann, _events) = app.user("ann").await;
+    ann.group_create("Caf\u{e9}", &[]).await.unwrap();
+    for body in ["one", "two"] {
+        ann.publish("Caf\u{e9}", body).await.unwrap();
+    }
+    let joint = Joint::new(&app);
+    joint.run_with(&["login", "ann", "--password-stdin"], "pw-of-ann\n").await.expect(0);
+    let decomposed = "Cafe\u{301}";
+
+    let mut tail = joint.command(&["tail", decomposed, "--after", "0", "--json"]).spawn().unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    for seq in 1..=2 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("tail prints the group's messages")
+            .unwrap()
+            .expect("tail is still running");
+        let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(message["seq"], seq, "{line}");
+    }
+    tail.start_kill().unwrap();
+
+    let run = joint.run(&["read", decomposed, "--json"]).await;
+    run.expect(0);
+    assert_eq!(run.json()[0]["read_seq"], 2);
+
+    // chat off a terminal: its own line comes back through the subscription.
+    let mut chat = joint.command(&["chat", decomposed]).spawn().unwrap();
+    let mut input = chat.stdin.take().unwrap();
+    let mut lines = BufReader::new(chat.stdout.take().unwrap()).lines();
+    input.write_all(b"three\n").await.unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("#3 ") {
+                return line;
+            }
+        }
+        panic!("chat ended without showing #3");
+    })
+    .await
+    .expect("chat shows its own message");
+    assert!(echo.ends_with(" ANN (ann): three"), "{echo}");
+    drop(input);
+    let status = tokio::time::timeout(Duration::from_secs(10), chat.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
 }
