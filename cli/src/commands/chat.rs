@@ -1,18 +1,22 @@
 //! `joint chat GROUP`: recent history, then live messages printed above a prompt line that
 //! keeps what the user is typing.
 
-use super::Context;
+use super::{new_cid, Context};
 use crate::args::GroupArg;
 use crate::error::{CliError, CliResult};
 use crate::terminal::{columns, Edit, KeyDecoder, LineEditor, RawMode};
 use joint_wire::message::Event;
-use joint_wire::{ClientEvent, ErrorBody, ErrorCode};
+use joint_wire::{ClientError, ClientEvent, ErrorBody, ErrorCode};
 use rust_i18n::t;
 use std::io::{Read, Write};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Messages of history shown when the chat opens.
 const RECENT: u64 = 20;
+
+/// The pause before a line whose outcome is unknown is sent again.
+const RESEND_PAUSE: Duration = Duration::from_millis(500);
 
 /// Writes to the terminal and flushes.
 fn show(text: &str) -> CliResult {
@@ -22,9 +26,10 @@ fn show(text: &str) -> CliResult {
     Ok(())
 }
 
-/// Runs the chat until `/quit`, Ctrl-C, Ctrl-D or the end of stdin. Lines are published
-/// with the client's cids; the user's own messages come back through the subscription like
-/// everyone else's. Off a terminal, stdin is read line by line and no prompt is drawn.
+/// Runs the chat until `/quit`, Ctrl-C, Ctrl-D or the end of stdin. Each line is published
+/// with a cid of its own and sent again with it until the broker acknowledges or refuses it,
+/// so a broker restart neither loses nor doubles it; the user's own messages come back
+/// through the subscription like everyone else's. Off a terminal, stdin is read line by line and no prompt is drawn.
 pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
     let mut session = ctx.session().await?;
     let recent = session.client.history(&args.group, None, None, None, Some(RECENT)).await?;
@@ -95,13 +100,26 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
                     if line.trim().is_empty() {
                         continue;
                     }
-                    if let Err(err) = session.client.publish(&args.group, &line).await {
-                        let err = CliError::from(err);
-                        let (code, sentence) = err.describe();
-                        above(&editor, &format!("{}: {code}: {sentence}", t!("cli.err.not_sent")))?;
-                        if !matches!(err, CliError::Refused(_)) {
-                            return Err(err);
+                    // One cid for all attempts: a line whose acknowledgement was lost with the
+                    // connection is sent again and stored once.
+                    let cid = new_cid()?;
+                    loop {
+                        match session.client.publish_with_cid(&args.group, &line, &cid).await {
+                            Ok(_) => break,
+                            Err(ClientError::Disconnected) => {}
+                            Err(ClientError::Broker(body)) if body.code == ErrorCode::Unavailable => {}
+                            Err(err) => {
+                                let err = CliError::from(err);
+                                let (code, sentence) = err.describe();
+                                above(&editor, &format!("{}: {code}: {sentence}", t!("cli.err.not_sent")))?;
+                                if !matches!(err, CliError::Refused(_)) {
+                                    return Err(err);
+                                }
+                                break;
+                            }
                         }
+                        above(&editor, &t!("cli.out.resending"))?;
+                        tokio::time::sleep(RESEND_PAUSE).await;
                     }
                 }
                 if quit {
@@ -111,7 +129,12 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
             event = session.events.next() => match event {
                 Some(ClientEvent::Event(Event::Message(message))) if message.gid == gid => {
                     above(&editor, &ctx.out.message_line(&message)?)?;
-                    session.client.mark_read(&args.group, message.seq).await?;
+                    // A marker lost with the connection is moved by the next message; the
+                    // Disconnected event tells the user.
+                    match session.client.mark_read(&args.group, message.seq).await {
+                        Ok(_) | Err(ClientError::Disconnected) => {}
+                        Err(err) => break Err(err.into()),
+                    }
                 }
                 Some(ClientEvent::Event(Event::SessionEnded { .. })) => {
                     session.forget_token()?;

@@ -1,6 +1,6 @@
 //! Messages: send, history, tail, read, export.
 
-use super::Context;
+use super::{new_cid, Context};
 use crate::args::{GroupArg, History, Read, Send, Tail};
 use crate::error::{CliError, CliResult};
 use joint_wire::message::Event;
@@ -15,13 +15,6 @@ const SEND_ATTEMPTS: u32 = 5;
 
 /// Messages per `export` page (the broker's maximum).
 const EXPORT_PAGE: u64 = 1000;
-
-/// A cid for one message: 16 random bytes in hex.
-fn new_cid() -> CliResult<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).map_err(|e| CliError::Local(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
 
 /// `joint send GROUP [TEXT]`: the text, or stdin without its final newline. The message
 /// gets one cid for all attempts, so a retry after a lost connection never doubles it.

@@ -70,6 +70,14 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// A cid for one message: 16 random bytes in hex.
+pub fn new_cid() -> CliResult<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| CliError::Local(t!("cli.err.random", detail = e.to_string()).into_owned()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Asks a yes/no question on the terminal; off a terminal, refuses unless `--yes` was given.
 pub fn confirm(question: &str, yes: bool) -> CliResult<bool> {
     if yes {

@@ -124,3 +124,49 @@ impl Joint {
         run
     }
 }
+
+/// A TCP proxy to `broker` that cuts the connection instead of forwarding the first
+/// publish acknowledgement: the message is committed, but the client never hears so.
+pub async fn proxy_losing_the_first_ack(broker: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lost = std::sync::Arc::new(AtomicBool::new(false));
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = tokio::net::TcpStream::connect(broker).await.unwrap();
+            let lost = lost.clone();
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut upstream_read, mut upstream_write) = upstream.into_split();
+                let requests = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut upstream_write).await;
+                });
+                loop {
+                    let mut len = [0u8; 4];
+                    if upstream_read.read_exact(&mut len).await.is_err() {
+                        break;
+                    }
+                    let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
+                    if upstream_read.read_exact(&mut payload).await.is_err() {
+                        break;
+                    }
+                    let frame = rmpv::decode::read_value(&mut payload.as_slice()).unwrap();
+                    let ok = frame.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("ok")));
+                    let ack = ok
+                        .and_then(|(_, ok)| ok.as_map())
+                        .is_some_and(|ok| ok.iter().any(|(k, _)| k.as_str() == Some("seq")));
+                    if ack && !lost.swap(true, Ordering::SeqCst) {
+                        break;
+                    }
+                    if client_write.write_all(&len).await.is_err() || client_write.write_all(&payload).await.is_err() {
+                        break;
+                    }
+                }
+                requests.abort();
+            });
+        }
+    });
+    addr
+}
