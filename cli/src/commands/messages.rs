@@ -46,14 +46,17 @@ pub async fn send(ctx: &mut Context, args: Send) -> CliResult {
     Ok(())
 }
 
-/// `joint history GROUP [--before N] [--after N] [--limit N]`.
+/// `joint history GROUP [--before N] [--after N] [--limit N]`. With `--json` the messages
+/// are followed by one `{"more": …, "last_seq": …}` line, so a script can tell a cut page.
 pub async fn history(ctx: &mut Context, args: History) -> CliResult {
     let session = ctx.session().await?;
     let page = session.client.history(&args.group, None, args.before, args.after, args.limit).await?;
     for message in &page.messages {
         ctx.out.message(message)?;
     }
-    if page.more && !ctx.out.is_json() {
+    if ctx.out.is_json() {
+        ctx.out.json(&json!({ "more": page.more, "last_seq": page.last_seq }))?;
+    } else if page.more {
         eprintln!("{}", t!("cli.out.more_history"));
     }
     Ok(())

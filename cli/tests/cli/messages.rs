@@ -9,6 +9,12 @@ fn seqs(lines: &[serde_json::Value]) -> Vec<u64> {
     lines.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
 }
 
+/// `history --json`: the messages, and the final line saying whether the page was cut.
+fn page(lines: &[serde_json::Value]) -> (Vec<u64>, &serde_json::Value) {
+    let (end, messages) = lines.split_last().expect("history --json ends with a page line");
+    (seqs(messages), end)
+}
+
 #[tokio::test]
 async fn send_history_and_read() {
     let app = spawn_app().await;
@@ -34,12 +40,20 @@ async fn send_history_and_read() {
     let run = ann.run(&["history", "team", "--json"]).await;
     run.expect(0);
     let lines = run.json();
-    assert_eq!(seqs(&lines), (1..=10).collect::<Vec<_>>());
+    let (all, end) = page(&lines);
+    assert_eq!(all, (1..=10).collect::<Vec<_>>());
+    assert_eq!(end, &serde_json::json!({ "more": false, "last_seq": 10 }));
     assert_eq!(lines[1]["body"], "line one\nline two", "stdin without its final newline, byte-exact");
     assert_eq!(lines[0]["from"], "ann");
-    assert_eq!(seqs(&ann.run(&["history", "team", "--json", "--after", "7"]).await.json()), [8, 9, 10]);
-    assert_eq!(seqs(&ann.run(&["history", "team", "--json", "--before", "4"]).await.json()), [1, 2, 3]);
-    assert_eq!(seqs(&ann.run(&["history", "team", "--json", "--limit", "2"]).await.json()), [9, 10]);
+    let run = ann.run(&["history", "team", "--json", "--after", "7"]).await;
+    assert_eq!(page(&run.json()).0, [8, 9, 10]);
+    let run = ann.run(&["history", "team", "--json", "--before", "4"]).await;
+    assert_eq!(page(&run.json()).0, [1, 2, 3]);
+    let run = ann.run(&["history", "team", "--json", "--limit", "2"]).await;
+    let lines = run.json();
+    let (cut, end) = page(&lines);
+    assert_eq!(cut, [9, 10]);
+    assert_eq!(end, &serde_json::json!({ "more": true, "last_seq": 10 }), "a script can tell the page was cut");
     let run = ann.run(&["history", "team", "--after", "2", "--before", "4"]).await;
     run.expect(0);
     let line = run.stdout.trim_end();
