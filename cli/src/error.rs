@@ -1,7 +1,7 @@
 //! What can go wrong, how it is told to the user (translated, on stderr) and the exit code.
 
 use crate::i18n::error_sentence;
-use joint_wire::{ClientError, ErrorBody};
+use joint_wire::{ClientError, ErrorBody, ErrorCode};
 use rust_i18n::t;
 use std::io;
 use std::process::ExitCode;
@@ -22,6 +22,9 @@ pub enum CliError {
     Local(String),
     /// The broker refused the request.
     Refused(ErrorBody),
+    /// A refusal `joint` concludes on its own, with no broker reply behind it: no saved
+    /// session, or an event said the group or the session is gone.
+    Denied(ErrorCode),
     /// No broker could be reached (the detail is the OS's reason).
     Connect(String),
     /// The connection dropped before the command finished.
@@ -35,13 +38,13 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) | CliError::Local(_) => EXIT_USAGE,
-            CliError::Refused(_) => EXIT_REFUSED,
+            CliError::Refused(_) | CliError::Denied(_) => EXIT_REFUSED,
             CliError::Connect(_) | CliError::Lost => EXIT_CONNECTION,
             CliError::ClosedPipe => 0,
         }
     }
 
-    /// A short code (the broker's, or `usage`, `local`, `connect`, `connection_lost`) and
+    /// A short code (an error code, or `usage`, `local`, `connect`, `connection_lost`) and
     /// the translated sentence.
     pub fn describe(&self) -> (String, String) {
         match self {
@@ -49,12 +52,15 @@ impl CliError {
             CliError::Usage(text) => ("usage".to_string(), text.clone()),
             CliError::Local(text) => ("local".to_string(), text.clone()),
             CliError::Refused(body) => (body.code.to_string(), refusal(body)),
+            CliError::Denied(code) => (code.to_string(), error_sentence(*code)),
             CliError::Connect(detail) => ("connect".to_string(), t!("cli.err.connect", detail = detail).to_string()),
             CliError::Lost => ("connection_lost".to_string(), t!("cli.err.lost").to_string()),
         }
     }
 
     /// Prints the failure on stderr (one JSON object with `--json`) and gives the exit code.
+    /// In JSON a broker's refusal carries the broker's error under `broker`; a refusal
+    /// `joint` concluded itself says `"local": true` instead.
     pub fn report(&self, json: bool) -> ExitCode {
         if let CliError::ClosedPipe = self {
             return ExitCode::SUCCESS;
@@ -62,8 +68,10 @@ impl CliError {
         let (code, sentence) = self.describe();
         if json {
             let mut object = serde_json::json!({ "error": { "code": code, "message": sentence } });
-            if let CliError::Refused(body) = self {
-                object["error"]["broker"] = serde_json::to_value(body).unwrap_or_default();
+            match self {
+                CliError::Refused(body) => object["error"]["broker"] = serde_json::to_value(body).unwrap_or_default(),
+                CliError::Denied(_) => object["error"]["local"] = serde_json::Value::Bool(true),
+                _ => {}
             }
             eprintln!("{object}");
         } else {

@@ -21,19 +21,27 @@ pub fn select(argv: &[OsString]) {
     });
     let from_env =
         || ["LC_ALL", "LC_MESSAGES", "LANG"].iter().find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()));
+    // An unknown `--lang` is refused once the command line is parsed; its message then
+    // speaks the environment's language.
+    let from_args = from_args.filter(|lang| supported(lang).is_some());
     let wanted = from_args.or_else(from_env).unwrap_or_default();
     rust_i18n::set_locale(resolve(&wanted));
 }
 
-/// The supported language closest to a POSIX locale or language tag (`ru_RU.UTF-8` → `ru`,
-/// `zh_CN` → `zh-CN`); English when none fits.
-pub fn resolve(wanted: &str) -> &'static str {
+/// The supported language a POSIX locale or language tag names (`ru_RU.UTF-8` → `ru`,
+/// `zh_CN` → `zh-CN`), if any.
+pub fn supported(wanted: &str) -> Option<&'static str> {
     let tag = wanted.split(['.', '@']).next().unwrap_or("").replace('_', "-");
     if let Some(exact) = LANGUAGES.iter().find(|l| l.eq_ignore_ascii_case(&tag)) {
-        return exact;
+        return Some(exact);
     }
-    let language = tag.split('-').next().unwrap_or("");
-    LANGUAGES.iter().find(|l| l.split('-').next() == Some(language)).copied().unwrap_or(LANGUAGES[0])
+    let language = tag.split('-').next().unwrap_or("").to_ascii_lowercase();
+    LANGUAGES.iter().find(|l| l.split('-').next() == Some(language.as_str())).copied()
+}
+
+/// The supported language closest to a POSIX locale or language tag; English when none fits.
+pub fn resolve(wanted: &str) -> &'static str {
+    supported(wanted).unwrap_or(LANGUAGES[0])
 }
 
 /// One translated sentence per wire error code (shared with other clients through `error.*`).
@@ -81,6 +89,10 @@ mod tests {
         assert_eq!(resolve("C"), "en");
         assert_eq!(resolve(""), "en");
         assert_eq!(resolve("pt_BR"), "en");
+        assert_eq!(supported("pt_BR"), None);
+        assert_eq!(supported("xx"), None);
+        assert_eq!(supported("RU"), Some("ru"));
+        assert_eq!(supported("zh-cn"), Some("zh-CN"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod terminal;
 mod tokens;
 
 use clap::{CommandFactory, FromArgMatches};
+use rust_i18n::t;
 use std::process::ExitCode;
 
 rust_i18n::i18n!("../locales", fallback = "en");
@@ -33,9 +34,15 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.json;
+    if let Some(lang) = cli.lang.as_deref().filter(|lang| i18n::supported(lang).is_none()) {
+        let sentence = t!("cli.err.unknown_lang", lang = lang, languages = i18n::LANGUAGES.join(", "));
+        return error::CliError::Usage(sentence.into_owned()).report(json);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
-        Err(err) => return error::CliError::Local(err.to_string()).report(json),
+        Err(err) => {
+            return error::CliError::Local(t!("cli.err.io", detail = err.to_string()).into_owned()).report(json)
+        }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,

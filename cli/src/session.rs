@@ -33,10 +33,7 @@ impl Session {
 
     async fn auth(&self) -> CliResult {
         let Some(token) = self.store.get(&self.brokers)? else {
-            return Err(CliError::Refused(joint_wire::ErrorBody::new(
-                ErrorCode::Unauthenticated,
-                "no saved session for this broker",
-            )));
+            return Err(CliError::Denied(ErrorCode::Unauthenticated));
         };
         match self.client.auth(&token).await {
             Err(ClientError::Broker(body)) if body.code == ErrorCode::BadToken => {

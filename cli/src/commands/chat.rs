@@ -6,7 +6,7 @@ use crate::args::GroupArg;
 use crate::error::{CliError, CliResult};
 use crate::terminal::{columns, Edit, KeyDecoder, LineEditor, RawMode};
 use joint_wire::message::Event;
-use joint_wire::{ClientError, ClientEvent, ErrorBody, ErrorCode};
+use joint_wire::{ClientError, ClientEvent, ErrorCode};
 use rust_i18n::t;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -138,7 +138,7 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
                 }
                 Some(ClientEvent::Event(Event::SessionEnded { .. })) => {
                     session.forget_token()?;
-                    break Err(CliError::Refused(ErrorBody::new(ErrorCode::BadToken, "the session ended")));
+                    break Err(CliError::Denied(ErrorCode::BadToken));
                 }
                 Some(ClientEvent::SubscriptionLost { error, .. }) => break Err(CliError::Refused(error)),
                 Some(ClientEvent::Disconnected) => above(&editor, &t!("cli.out.reconnecting"))?,

@@ -98,7 +98,7 @@ pub async fn raw(ctx: &mut Context) -> CliResult {
                         }
                         to_json_text(&value)
                     }
-                    Err(err) => Json::String(format!("undecodable frame: {err}")).to_string(),
+                    Err(err) => Json::String(t!("cli.out.undecodable", detail = err.to_string()).into_owned()).to_string(),
                 };
                 ctx.out.raw_line(&line)?;
             }

@@ -4,7 +4,7 @@ use super::{new_cid, Context};
 use crate::args::{GroupArg, History, Read, Send, Tail};
 use crate::error::{CliError, CliResult};
 use joint_wire::message::Event;
-use joint_wire::{ClientError, ClientEvent, ErrorBody, ErrorCode};
+use joint_wire::{ClientError, ClientEvent, ErrorCode};
 use rust_i18n::t;
 use serde_json::json;
 use std::io::{IsTerminal, Read as _, Write};
@@ -75,20 +75,19 @@ pub async fn tail(ctx: &mut Context, args: Tail) -> CliResult {
         match event {
             ClientEvent::Event(Event::Message(message)) if message.gid == gid => ctx.out.message(&message)?,
             ClientEvent::Event(Event::GroupDeleted { gid: deleted, .. }) if deleted == gid => {
-                return Err(CliError::Refused(ErrorBody::new(ErrorCode::NoSuchGroup, "the group was deleted")));
+                return Err(CliError::Denied(ErrorCode::NoSuchGroup));
             }
             ClientEvent::Event(Event::GroupRemoved { gid: removed, .. }) if removed == gid => {
-                return Err(CliError::Refused(ErrorBody::new(ErrorCode::NotMember, "removed from the group")));
+                return Err(CliError::Denied(ErrorCode::NotMember));
             }
             ClientEvent::Event(Event::SessionEnded { .. }) => {
                 session.forget_token()?;
-                return Err(CliError::Refused(ErrorBody::new(ErrorCode::BadToken, "the session ended")));
+                return Err(CliError::Denied(ErrorCode::BadToken));
             }
             ClientEvent::SubscriptionLost { error, .. } => return Err(CliError::Refused(error)),
             ClientEvent::Reconnected { authenticated: false, session_lost, .. } => {
                 session.forget_token()?;
-                let error = session_lost.unwrap_or_else(|| ErrorBody::new(ErrorCode::BadToken, "session lost"));
-                return Err(CliError::Refused(error));
+                return Err(session_lost.map_or(CliError::Denied(ErrorCode::BadToken), CliError::Refused));
             }
             ClientEvent::Disconnected => eprintln!("{}", t!("cli.out.reconnecting")),
             ClientEvent::Reconnected { broker, .. } => eprintln!("{}", t!("cli.out.reconnected", broker = broker)),

@@ -180,3 +180,23 @@ async fn raw_exits_3_when_the_broker_closes_with_requests_unanswered() {
     assert_eq!(frames.len(), 2);
     assert_eq!(run.stderr.lines().last(), Some("joint: connection_lost: the connection to the broker was lost"));
 }
+
+#[tokio::test]
+async fn raw_shows_an_undecodable_frame_in_the_users_language() {
+    use tokio::io::AsyncReadExt;
+    let app = spawn_app().await;
+    let mut joint = Joint::new(&app);
+    // A "broker" that answers the first bytes it gets with a cut MessagePack array.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    joint.broker = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = stream.read(&mut buf).await;
+        stream.write_all(&[0, 0, 0, 2, 0x92, 0x01]).await.unwrap();
+    });
+    let run = joint.run_with(&["--lang", "ru", "raw"], "{\"op\":\"ping\"}\n").await;
+    run.expect(3);
+    let line: serde_json::Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
+    assert!(line.as_str().unwrap().starts_with("кадр не декодируется: "), "{line}");
+}

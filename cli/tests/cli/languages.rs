@@ -53,3 +53,26 @@ async fn the_language_comes_from_the_environment() {
     run.expect(0);
     assert_eq!(run.stdout, "群组  管理员  成员  最新  未读\nall   -       1     0     0\n");
 }
+
+#[tokio::test]
+async fn an_unknown_language_is_a_usage_error() {
+    let app = spawn_app().await;
+    let joint = Joint::new(&app);
+    for args in [&["--lang", "xx", "whoami"][..], &["--lang=pt_BR", "--json", "groups"][..]] {
+        let run = joint.run(args).await;
+        run.expect(1);
+        assert_eq!(run.stdout, "");
+        assert!(run.stderr.contains("unknown language "), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("en, ru, de, es, fr, zh-CN, uk"), "{args:?}: {}", run.stderr);
+    }
+    let run = joint.run(&["--lang", "xx", "whoami"]).await;
+    assert_eq!(run.stderr, "joint: usage: unknown language xx; choose one of: en, ru, de, es, fr, zh-CN, uk\n");
+    let run = Joint::new(&app).with_lang("de_DE.UTF-8").run(&["--lang", "xx", "whoami"]).await;
+    assert_eq!(
+        run.stderr, "joint: usage: unbekannte Sprache xx; wählen Sie eine von: en, ru, de, es, fr, zh-CN, uk\n",
+        "said in the environment's language"
+    );
+    let run = joint.run(&["--lang", "ru_RU.UTF-8", "whoami"]).await;
+    run.expect(2);
+    assert!(run.stderr.starts_with("joint: unauthenticated: Вы не"), "a locale name works too: {}", run.stderr);
+}

@@ -131,6 +131,14 @@ async fn errors_with_json_are_one_object_on_stderr() {
     assert!(error["error"]["broker"]["msg"].is_string(), "the broker's own English message is kept");
     let run = joint.run(&["--json", "history", "all", "--limit", "x"]).await;
     run.expect(1);
+
+    // No saved session: joint knows it without asking, and says the refusal is its own.
+    let run = Joint::new(&app).run(&["--json", "whoami"]).await;
+    run.expect(2);
+    let error: serde_json::Value = serde_json::from_str(run.stderr.trim_end()).unwrap();
+    assert_eq!(error["error"]["code"], "unauthenticated");
+    assert_eq!(error["error"]["local"], true, "{error}");
+    assert!(error["error"].get("broker").is_none(), "nothing came from the broker: {error}");
 }
 
 #[tokio::test]

@@ -75,17 +75,25 @@ async fn tail_stops_with_exit_code_2_when_the_group_is_deleted() {
     ann.group_create("team", &[]).await.unwrap();
     let joint = Joint::new(&app);
     joint.run_with(&["login", "ann", "--password-stdin"], "pw-of-ann\n").await.expect(0);
-    let mut child = joint.command(&["tail", "team"]).spawn().unwrap();
+    let mut child = joint.command(&["tail", "team", "--json"]).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // Without --after only new messages come; keep publishing until tail is subscribed.
-    let line = loop {
+    let mut first = None;
+    for _ in 0..50 {
         ann.publish("team", "live").await.unwrap();
         if let Ok(line) = tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
-            break line.unwrap().unwrap();
+            first = Some(line.unwrap().expect("tail is still running"));
+            break;
         }
-    };
-    assert!(line.ends_with(" ANN (ann): live"), "{line}");
+    }
+    let line = first.expect("tail printed none of 50 messages published over 15 s");
+    let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((&message["from"], &message["body"]), (&"ann".into(), &"live".into()), "{line}");
     ann.group_delete("team").await.unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
-    assert_eq!(status.code(), Some(2));
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let error: serde_json::Value = serde_json::from_slice(&output.stderr).unwrap();
+    assert_eq!(error["error"]["code"], "no_such_group");
+    assert_eq!(error["error"]["local"], true, "joint concluded it from an event: {error}");
+    assert!(error["error"].get("broker").is_none(), "no broker reply to show: {error}");
 }
