@@ -23,14 +23,20 @@ pub mod telemetry;
 use crate::error::ApiError;
 use crate::pool::Pool;
 use crate::settings::Settings;
+use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::add_extension::AddExtension;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -85,19 +91,47 @@ impl Bridge {
 
     /// Serves until `shutdown` is cancelled: then live streams end, requests in progress
     /// finish, and every broker connection closes.
-    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn run(self, shutdown: CancellationToken) {
         let Bridge { listener, settings } = self;
         let pool = Pool::new(settings.clone());
         let state = AppState { settings: Arc::new(settings), pool: pool.clone(), shutdown: shutdown.clone() };
         let app = with_layers(routes::router(state.clone()), &state.settings);
         let sweeper = tokio::spawn(close_idle(pool.clone(), state.settings.idle_ms, shutdown.clone()));
-        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        serve(listener, app, &state.settings, &shutdown).await;
         sweeper.abort();
         pool.close_all();
-        served
     }
+}
+
+/// Accepts HTTP/1.1 connections until `shutdown`, then waits for the open ones to finish
+/// their requests. Unlike `axum::serve`, it bounds the request head: a client that has not
+/// sent its request line and headers within `--header-timeout-ms` is disconnected.
+async fn serve(listener: TcpListener, app: Router, settings: &Settings, shutdown: &CancellationToken) {
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_millis(settings.header_timeout_ms));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, mostly: pause rather than spin.
+                    tracing::warn!(%err, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(AddExtension::new(app.clone(), ConnectInfo(peer)));
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(socket), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, "HTTP connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
 }
 
 /// Panics become JSON 500s; CORS only when origins are configured.

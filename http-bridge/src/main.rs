@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(listen = %bridge.local_addr()?, %brokers, "joint-http-bridge is listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    bridge.run(shutdown).await.context("serving HTTP")?;
+    bridge.run(shutdown).await;
     tracing::info!("joint-http-bridge stopped");
     Ok(())
 }

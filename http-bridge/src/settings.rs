@@ -29,6 +29,11 @@ pub struct Settings {
     #[arg(long, env = "JOINT_HTTP_SHARED_PER_TOKEN", default_value_t = 8)]
     pub shared_per_token: usize,
 
+    /// Longest wait for a request's head (request line and headers), in milliseconds; a
+    /// client slower than that is disconnected.
+    #[arg(long, env = "JOINT_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
     /// Longest wait for a whole request body, in milliseconds (then 408 `request_timeout`).
     #[arg(long, env = "JOINT_HTTP_BODY_TIMEOUT_MS", default_value_t = 30_000)]
     pub body_timeout_ms: u64,
@@ -71,7 +76,13 @@ impl Settings {
         if self.max_request_bytes == 0 || self.streams_per_token == 0 || self.shared_per_token == 0 {
             return Err("--max-request-bytes, --streams-per-token and --shared-per-token must be at least 1".into());
         }
-        let timeouts = [self.request_timeout_ms, self.connect_timeout_ms, self.body_timeout_ms, self.keep_alive_ms];
+        let timeouts = [
+            self.request_timeout_ms,
+            self.connect_timeout_ms,
+            self.header_timeout_ms,
+            self.body_timeout_ms,
+            self.keep_alive_ms,
+        ];
         if timeouts.contains(&0) {
             return Err("timeouts and the keep-alive interval must be at least 1 ms".into());
         }

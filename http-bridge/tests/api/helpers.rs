@@ -17,7 +17,7 @@ pub struct TestBridge {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestBridge {
@@ -36,7 +36,7 @@ impl TestBridge {
     pub async fn stop(&mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task).await.expect("bridge stops").unwrap().unwrap();
+            tokio::time::timeout(WAIT, task).await.expect("bridge stops").unwrap();
         }
     }
 }

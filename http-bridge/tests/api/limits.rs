@@ -160,3 +160,36 @@ async fn a_trickled_request_body_times_out_with_408() {
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_trickled_request_head_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = stack_with(|_| {}, |h| h.header_timeout_ms = 500).await;
+    let addr = s.bridge.url.trim_start_matches("http://").to_owned();
+    let socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut read, mut write) = socket.into_split();
+    write.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).await.unwrap();
+    // One header every 100 ms, never the blank line that ends the head.
+    let trickle = tokio::spawn(async move {
+        for i in 0.. {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if write.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    // The bridge answers 408 or just closes: either way the connection ends.
+    while let Ok(n) = tokio::time::timeout(WAIT, read.read(&mut buf)).await.expect("the bridge gives up in time") {
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+    }
+    trickle.abort();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    assert!(response.is_empty() || response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+}
