@@ -206,3 +206,24 @@ async fn a_group_name_typed_decomposed_works_for_tail_read_and_chat() {
     let status = tokio::time::timeout(Duration::from_secs(10), chat.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn send_refuses_a_body_over_the_brokers_limits() {
+    let app = joint_testkit::spawn_app_with(|settings| {
+        settings.max_frame = 4096;
+        settings.max_body = 3072;
+    })
+    .await;
+    let joint = Joint::new(&app);
+    joint.register("ann").await;
+    // Over max_body but within a frame: the broker refuses it.
+    let run = joint.run(&["send", "all", &"x".repeat(3500)]).await;
+    run.expect(2);
+    assert_eq!(run.stderr, "joint: body_too_large: The message is too long. (field body)\n");
+    // Over max_frame: the client library refuses to send it at all.
+    let run = joint.run_with(&["--lang", "ru", "send", "all"], &"x".repeat(5000)).await;
+    run.expect(1);
+    assert_eq!(run.stderr, "joint: local: Сообщение слишком длинное.\n");
+    let (ann, _events) = app.login("ann").await;
+    assert_eq!(ann.history("all", None, None, None, None).await.unwrap().messages.len(), 0);
+}
