@@ -82,7 +82,7 @@ async fn an_oversized_request_fails_alone() {
     let (client, mut events) = connect(addr).await;
     let mut peer = peer.await.unwrap();
     let result = client.set_name(&"x".repeat(5000)).await;
-    assert!(matches!(result, Err(ClientError::Protocol(_))), "{result:?}");
+    assert!(matches!(result, Err(ClientError::RequestTooLarge { max: 4096 })), "{result:?}");
     let pinging = tokio::spawn(async move { client.ping().await });
     let id = next_request_id(&mut peer).await;
     peer.send(Bytes::from(encode_ok(id, &joint_wire::message::Empty {}))).await.unwrap();
