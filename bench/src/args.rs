@@ -43,6 +43,9 @@ pub struct Args {
     /// Multiplies every workload's message count (e.g. 0.1 for a quick look).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    /// Connections the idle workload holds open.
+    #[arg(long, default_value_t = 10_000)]
+    pub idle_connections: usize,
     /// Where to write the Markdown results.
     #[arg(long, default_value = "bench-results.md")]
     pub out: PathBuf,
@@ -55,6 +58,9 @@ pub enum WorkloadKind {
     Throughput,
     /// [3] G=1, S=100, window 1: latency of one message at a time, 2,000 messages.
     OneAtATime,
+    /// [4] Joint only: --idle-connections idle connections, each signed in by token, having
+    /// fetched a 256 KiB history page and subscribed: the broker's RSS per connection.
+    Idle,
 }
 
 #[cfg(test)]
@@ -69,7 +75,7 @@ mod tests {
 
     #[test]
     fn unknown_workloads_are_refused() {
-        assert!(Args::try_parse_from(["joint-bench", "--workloads", "idle"]).is_err());
+        assert!(Args::try_parse_from(["joint-bench", "--workloads", "slow-subscriber"]).is_err());
         let args = Args::try_parse_from(["joint-bench", "--workloads", "one-at-a-time"]).unwrap();
         assert_eq!(args.workloads, vec![WorkloadKind::OneAtATime]);
     }

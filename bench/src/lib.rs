@@ -46,13 +46,20 @@ pub async fn run(args: Args) -> Result<()> {
             Watched { broker: args.nats_pid, ..Watched::default() },
         ));
     }
+    if args.workloads.contains(&args::WorkloadKind::Idle) && (args.joint.is_none() || args.joint_pid.is_none()) {
+        bail!("the idle workload measures the Joint broker's memory: give --joint and --joint-pid");
+    }
     if peers.is_empty() {
         bail!("no peer to benchmark: give --joint, --mosquitto or --nats");
     }
 
     let mut series = Vec::new();
+    let mut idle_section = String::new();
     for (w, &workload) in args.workloads.iter().enumerate() {
-        let shape = workload.shape(args.scale);
+        let Some(shape) = workload.shape(args.scale) else {
+            idle_section = run_idle(&args, &peers, &format!("b{stamp}w{w}")).await?;
+            continue;
+        };
         let first = series.len();
         for (peer, _) in &peers {
             series.push(Series { workload, shape, peer: peer.name(), rounds: Vec::new() });
@@ -84,7 +91,7 @@ pub async fn run(args: Args) -> Result<()> {
             }
         }
     }
-    std::fs::write(&args.out, report::markdown(&series))?;
+    std::fs::write(&args.out, report::markdown(&series) + &idle_section)?;
     eprintln!("joint-bench: wrote {}", args.out.display());
     let bad: Vec<String> = series
         .iter()
@@ -98,4 +105,19 @@ pub async fn run(args: Args) -> Result<()> {
         bail!("deliveries went wrong: {}", bad.join("; "));
     }
     Ok(())
+}
+
+/// Runs the idle workload on the Joint peer and returns its report section.
+async fn run_idle(args: &Args, peers: &[(Peer, Watched)], tag: &str) -> Result<String> {
+    let joint = peers.iter().find_map(|(peer, watched)| match peer {
+        Peer::Joint(joint) => Some((joint, watched.broker)),
+        _ => None,
+    });
+    let Some((joint, Some(broker))) = joint else {
+        bail!("the idle workload needs --joint and --joint-pid");
+    };
+    eprintln!("joint-bench: {} on Joint: {} connections ...", args::WorkloadKind::Idle.title(), args.idle_connections);
+    let idle = workloads::idle::run(joint, broker, args.idle_connections, tag).await?;
+    eprintln!("joint-bench:   {:.2} KiB of broker RSS per connection", idle.bytes_per_connection() / 1024.0);
+    Ok(report::idle_markdown(&idle))
 }

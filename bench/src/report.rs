@@ -6,6 +6,7 @@ use std::fmt::Write;
 use crate::args::WorkloadKind;
 use crate::checker::Verdict;
 use crate::workloads::fanout::Round;
+use crate::workloads::idle::Idle;
 use crate::workloads::Shape;
 
 /// The rounds of one workload on one peer.
@@ -107,6 +108,23 @@ pub fn markdown(series: &[Series]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The Markdown section of the idle workload (Joint only, one round).
+pub fn idle_markdown(idle: &Idle) -> String {
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    format!(
+        "### {}\n\nJoint only, one round: {} connections, each signed in by the shared token, having fetched a \
+         history page of 100 messages (256 KiB of bodies) and subscribed, then idle with the client's keep-alive.\n\n\
+         | connections | broker RSS before | broker RSS with them | RSS per connection | gate |\n|---|---|---|---|---|\n\
+         | {} | {:.1} MiB | {:.1} MiB | {:.2} KiB | ≤ 8 KiB |\n\n",
+        WorkloadKind::Idle.title(),
+        idle.connections,
+        idle.connections,
+        mib(idle.rss_before),
+        mib(idle.rss_after),
+        idle.bytes_per_connection() / 1024.0,
+    )
 }
 
 #[cfg(test)]

@@ -30,14 +30,19 @@ impl JointPeer {
     }
 
     /// A new connection signed in by the shared token.
-    async fn session(&self) -> Result<(Client, joint_wire::Events)> {
+    pub async fn session(&self) -> Result<(Client, joint_wire::Events)> {
         let (client, events) = connect(&self.addr).await?;
         client.auth(&self.token).await.context("auth by token")?;
         Ok((client, events))
     }
 
+    /// The connection that registered the account (it owns every group it creates).
+    pub fn admin(&self) -> &Client {
+        &self.admin
+    }
+
     /// Creates `groups` groups named `{tag}-g{i}`.
-    pub(super) async fn prepare(&self, tag: &str, groups: usize) -> Result<Vec<String>> {
+    pub async fn prepare(&self, tag: &str, groups: usize) -> Result<Vec<String>> {
         let mut names = Vec::with_capacity(groups);
         for g in 0..groups {
             let name = format!("{tag}-g{g}");

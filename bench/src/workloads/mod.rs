@@ -1,6 +1,7 @@
 //! The workloads: their shapes, and what one round measures.
 
 pub mod fanout;
+pub mod idle;
 
 use crate::args::WorkloadKind;
 
@@ -21,16 +22,18 @@ pub struct Shape {
 }
 
 impl WorkloadKind {
-    /// The issue's shape of this workload, its message count multiplied by `scale` (at least 1).
-    pub fn shape(self, scale: f64) -> Shape {
+    /// The issue's shape of a fan-out workload, its message count multiplied by `scale` (at
+    /// least 1); `None` for the idle workload, which publishes nothing.
+    pub fn shape(self, scale: f64) -> Option<Shape> {
         let scaled = |messages: f64| ((messages * scale).round() as u64).max(1);
         match self {
             WorkloadKind::Throughput => {
-                Shape { groups: 10, subscribers: 10, messages: scaled(20_000.0), size: 200, window: 100 }
+                Some(Shape { groups: 10, subscribers: 10, messages: scaled(20_000.0), size: 200, window: 100 })
             }
             WorkloadKind::OneAtATime => {
-                Shape { groups: 1, subscribers: 100, messages: scaled(2_000.0), size: 200, window: 1 }
+                Some(Shape { groups: 1, subscribers: 100, messages: scaled(2_000.0), size: 200, window: 1 })
             }
+            WorkloadKind::Idle => None,
         }
     }
 
@@ -39,6 +42,7 @@ impl WorkloadKind {
         match self {
             WorkloadKind::Throughput => "1. Throughput",
             WorkloadKind::OneAtATime => "3. One at a time",
+            WorkloadKind::Idle => "4. Idle connections",
         }
     }
 }
@@ -49,9 +53,10 @@ mod tests {
 
     #[test]
     fn the_issue_shapes_scale_their_message_count_only() {
-        assert_eq!(WorkloadKind::Throughput.shape(1.0).messages, 20_000);
-        let small = WorkloadKind::Throughput.shape(0.01);
+        assert_eq!(WorkloadKind::Throughput.shape(1.0).unwrap().messages, 20_000);
+        let small = WorkloadKind::Throughput.shape(0.01).unwrap();
         assert_eq!((small.groups, small.subscribers, small.messages, small.window), (10, 10, 200, 100));
-        assert_eq!(WorkloadKind::OneAtATime.shape(0.0).messages, 1);
+        assert_eq!(WorkloadKind::OneAtATime.shape(0.0).unwrap().messages, 1);
+        assert_eq!(WorkloadKind::Idle.shape(1.0), None);
     }
 }
