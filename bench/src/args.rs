@@ -46,6 +46,10 @@ pub struct Args {
     /// Connections the idle workload holds open.
     #[arg(long, default_value_t = 10_000)]
     pub idle_connections: usize,
+    /// Also draw SVG charts into this directory; the report links them as
+    /// `<its last component>/<file>`, so put it next to the report.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
     /// Where to write the Markdown results.
     #[arg(long, default_value = "bench-results.md")]
     pub out: PathBuf,

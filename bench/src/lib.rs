@@ -9,6 +9,7 @@ pub mod latency;
 pub mod metrics;
 pub mod payload;
 pub mod peers;
+pub mod plot;
 pub mod procstat;
 pub mod report;
 pub mod workloads;
@@ -91,7 +92,11 @@ pub async fn run(args: Args) -> Result<()> {
             }
         }
     }
-    std::fs::write(&args.out, report::markdown(&series) + &idle_section)?;
+    let plots = match &args.plots {
+        Some(dir) => report::plots(&series, dir)?,
+        None => String::new(),
+    };
+    std::fs::write(&args.out, report::markdown(&series) + &plots + &idle_section)?;
     eprintln!("joint-bench: wrote {}", args.out.display());
     let bad: Vec<String> = series
         .iter()

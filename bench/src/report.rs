@@ -2,9 +2,14 @@
 //! rounds with the spread (lowest–highest) beside it.
 
 use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use clap::ValueEnum;
 
 use crate::args::WorkloadKind;
 use crate::checker::Verdict;
+use crate::plot;
 use crate::workloads::fanout::Round;
 use crate::workloads::idle::Idle;
 use crate::workloads::Shape;
@@ -108,6 +113,45 @@ pub fn markdown(series: &[Series]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Writes two SVG charts per fan-out workload into `dir` (acked publishes/s, and end-to-end
+/// p50 and p99, medians over the rounds) and returns Markdown that shows them, linked as
+/// `<last component of dir>/<file>`: put `dir` next to the report.
+pub fn plots(series: &[Series], dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let link = dir.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut workloads: Vec<WorkloadKind> = series.iter().map(|s| s.workload).collect();
+    workloads.dedup();
+    let mut out = String::new();
+    for workload in workloads {
+        let rows: Vec<&Series> = series.iter().filter(|s| s.workload == workload).collect();
+        let slug = workload.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        let median_of = |s: &Series, f: &dyn Fn(&Round) -> f64| median(&s.rounds.iter().map(f).collect::<Vec<_>>());
+        let throughput: Vec<(String, f64)> =
+            rows.iter().map(|s| (s.peer.to_string(), median_of(s, &|r| r.acked_per_second))).collect();
+        let mut latency = Vec::new();
+        for s in &rows {
+            latency.push((format!("{} p50", s.peer), median_of(s, &|r| r.end_to_end.percentiles().p50) / 1000.0));
+            latency.push((format!("{} p99", s.peer), median_of(s, &|r| r.end_to_end.percentiles().p99) / 1000.0));
+        }
+        let charts = [
+            (
+                format!("{slug}-throughput.svg"),
+                plot::bars(&format!("{}: acked publishes/s", workload.title()), "/s", &throughput),
+            ),
+            (
+                format!("{slug}-latency.svg"),
+                plot::bars(&format!("{}: end-to-end latency", workload.title()), "ms", &latency),
+            ),
+        ];
+        for (file, svg) in charts {
+            std::fs::write(dir.join(&file), svg)?;
+            let _ = writeln!(out, "![{} {file}]({link}/{file})", workload.title());
+        }
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// The Markdown section of the idle workload (Joint only, one round).
