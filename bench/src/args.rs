@@ -1,0 +1,86 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Runs the same workloads against Joint, Mosquitto and NATS JetStream and writes the
+/// results as Markdown. Brokers are started by the caller (scripts/bench); a peer whose
+/// address is not given is skipped.
+#[derive(Debug, Parser)]
+#[command(name = "joint-bench", version)]
+pub struct Args {
+    /// Joint broker address (host:port).
+    #[arg(long)]
+    pub joint: Option<String>,
+    /// The Joint broker's pid, for its CPU seconds.
+    #[arg(long, requires = "joint")]
+    pub joint_pid: Option<u32>,
+    /// The Joint broker's --metrics-listen address, for the mean commit batch size.
+    #[arg(long, requires = "joint")]
+    pub joint_metrics: Option<String>,
+    /// The postmaster pid of Joint's PostgreSQL cluster: its CPU counts as Joint's.
+    #[arg(long, requires = "joint")]
+    pub postgres_pid: Option<u32>,
+    /// Mosquitto address (host:port).
+    #[arg(long)]
+    pub mosquitto: Option<String>,
+    /// Mosquitto's pid.
+    #[arg(long, requires = "mosquitto")]
+    pub mosquitto_pid: Option<u32>,
+    /// nats-server address (host:port), JetStream enabled.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// nats-server's pid.
+    #[arg(long, requires = "nats")]
+    pub nats_pid: Option<u32>,
+    /// Workloads to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "throughput,one-at-a-time")]
+    pub workloads: Vec<WorkloadKind>,
+    /// Rounds per workload and peer; the report shows the median and the spread.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Multiplies every workload's message count (e.g. 0.1 for a quick look).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Connections the idle workload holds open.
+    #[arg(long, default_value_t = 10_000)]
+    pub idle_connections: usize,
+    /// Also draw SVG charts into this directory; the report links them as
+    /// `<its last component>/<file>`, so put it next to the report.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
+    /// Where to write the Markdown results.
+    #[arg(long, default_value = "bench-results.md")]
+    pub out: PathBuf,
+}
+
+/// The workloads this build measures (the numbering in brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadKind {
+    /// [1] G=10 groups, S=10 subscribers each, M=20,000 messages of 200 B, window 100.
+    Throughput,
+    /// [3] G=1, S=100, window 1: latency of one message at a time, 2,000 messages.
+    OneAtATime,
+    /// [4] Joint only: --idle-connections idle connections, each signed in by token, having
+    /// fetched a 256 KiB history page and subscribed: the broker's RSS per connection.
+    Idle,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_flags_are_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn unknown_workloads_are_refused() {
+        assert!(Args::try_parse_from(["joint-bench", "--workloads", "slow-subscriber"]).is_err());
+        let args = Args::try_parse_from(["joint-bench", "--workloads", "one-at-a-time"]).unwrap();
+        assert_eq!(args.workloads, vec![WorkloadKind::OneAtATime]);
+    }
+}

@@ -1,0 +1,127 @@
+//! Joint through `joint_wire::Client`: one account, shared by its session token across every
+//! connection, so setting up hundreds of connections costs no password hashing.
+
+use std::task::Poll;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use joint_wire::message::Event;
+use joint_wire::{Client, ClientConfig, ClientEvent};
+
+use super::{Deliveries, Plan, Published};
+use crate::payload::{now_ns, since, Stamp};
+
+/// A Joint broker and the benchmark's account on it.
+pub struct JointPeer {
+    addr: String,
+    token: String,
+    /// The connection that created the account; it creates each round's groups.
+    admin: Client,
+}
+
+impl JointPeer {
+    /// Registers a fresh account `login` (one scrypt hash at the broker's cost).
+    pub async fn connect(addr: &str, login: &str) -> Result<JointPeer> {
+        let (admin, _events) = connect(addr).await?;
+        admin.register(login, "joint-bench", &format!("{login}-password")).await.context("registering")?;
+        let token = admin.token().context("a session token after register")?;
+        Ok(JointPeer { addr: addr.to_string(), token, admin })
+    }
+
+    /// A new connection signed in by the shared token.
+    pub async fn session(&self) -> Result<(Client, joint_wire::Events)> {
+        let (client, events) = connect(&self.addr).await?;
+        client.auth(&self.token).await.context("auth by token")?;
+        Ok((client, events))
+    }
+
+    /// The connection that registered the account (it owns every group it creates).
+    pub fn admin(&self) -> &Client {
+        &self.admin
+    }
+
+    /// Creates `groups` groups named `{tag}-g{i}`.
+    pub async fn prepare(&self, tag: &str, groups: usize) -> Result<Vec<String>> {
+        let mut names = Vec::with_capacity(groups);
+        for g in 0..groups {
+            let name = format!("{tag}-g{g}");
+            self.admin.group_create(&name, &[]).await.with_context(|| format!("creating group {name}"))?;
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// A new connection subscribed to `group` from now on.
+    pub(super) async fn subscribe(&self, group: &str) -> Result<Deliveries> {
+        let (client, events) = self.session().await?;
+        client.subscribe(group, None, None).await.with_context(|| format!("subscribing to {group}"))?;
+        let stream = futures::stream::unfold((client, events), |(client, mut events)| async move {
+            loop {
+                match events.next().await? {
+                    ClientEvent::Event(Event::Message(message)) => {
+                        return Some((Ok(Bytes::from(message.body.into_bytes())), (client, events)))
+                    }
+                    ClientEvent::Disconnected | ClientEvent::ConnectionError(_) => {
+                        return Some((Err(anyhow::anyhow!("the subscriber's connection dropped")), (client, events)))
+                    }
+                    // Lagged: the broker replays from storage, the messages still come.
+                    _ => continue,
+                }
+            }
+        });
+        Ok(stream.boxed())
+    }
+
+    /// Publishes `plan` on a new connection, `plan.window` requests pipelined at most.
+    pub(super) async fn publish(&self, group: &str, plan: Plan) -> Result<Published> {
+        let (client, _events) = self.session().await?;
+        let mut published = Published::default();
+        let mut inflight = FuturesUnordered::new();
+        for seq in 0..plan.messages {
+            if inflight.len() >= plan.window {
+                acknowledged(&mut published, inflight.next().await)?;
+            }
+            let sent_ns = now_ns();
+            let body = Stamp { publisher: plan.publisher, seq, sent_ns }.encode(plan.size);
+            let (client, group) = (client.clone(), group.to_string());
+            let mut publish = Box::pin(tokio::task::unconstrained(async move {
+                client.publish_with_cid(&group, &body, &seq.to_string()).await.map(|_| sent_ns)
+            }));
+            // The client queues a request when its future is first polled. Poll it now, so
+            // publishes leave in seq order: FuturesUnordered would first-poll them in an order
+            // of its own, and tokio's cooperative budget (hence `unconstrained`) could defer
+            // the queueing of some of them past later ones.
+            match futures::poll!(&mut publish) {
+                Poll::Ready(result) => acknowledged(&mut published, Some(result))?,
+                Poll::Pending => inflight.push(publish),
+            }
+        }
+        while let Some(result) = inflight.next().await {
+            acknowledged(&mut published, Some(result))?;
+        }
+        Ok(published)
+    }
+}
+
+/// Records one acknowledgement; a refused publish ends the run.
+fn acknowledged(published: &mut Published, result: Option<Result<u64, joint_wire::ClientError>>) -> Result<()> {
+    match result {
+        Some(Ok(sent_ns)) => {
+            published.ack_latency.record(since(sent_ns));
+            published.acked += 1;
+            published.last_ack_ns = now_ns();
+            Ok(())
+        }
+        Some(Err(error)) => bail!("publish failed: {error}"),
+        None => Ok(()),
+    }
+}
+
+/// A connection that does not reconnect: a drop must show in the results, not be papered over.
+async fn connect(addr: &str) -> Result<(Client, joint_wire::Events)> {
+    let mut config = ClientConfig::new(vec![addr.to_string()]);
+    config.reconnect = false;
+    config.client_name = format!("joint-bench/{}", env!("CARGO_PKG_VERSION"));
+    Client::connect(config).await.with_context(|| format!("connecting to Joint at {addr}"))
+}

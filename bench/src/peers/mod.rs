@@ -1,0 +1,91 @@
+//! The brokers under test, behind one interface: prepare topics for a round, open a
+//! subscriber connection, run a publisher with a window of unacknowledged messages.
+
+mod joint;
+mod mqtt;
+mod nats;
+
+use anyhow::Result;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+pub use joint::JointPeer;
+pub use mqtt::MqttPeer;
+pub use nats::NatsPeer;
+
+use crate::latency::Latency;
+
+/// What one publisher sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// The publisher's number, carried in every message.
+    pub publisher: u32,
+    /// How many messages (seq 0..messages).
+    pub messages: u64,
+    /// Bytes per message.
+    pub size: usize,
+    /// Messages sent but not acknowledged at most.
+    pub window: usize,
+}
+
+/// What one publisher saw.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// Messages the broker acknowledged.
+    pub acked: u64,
+    /// From each send to its acknowledgement.
+    pub ack_latency: Latency,
+    /// When the last acknowledgement arrived ([`crate::payload::now_ns`]).
+    pub last_ack_ns: u64,
+}
+
+/// One subscriber connection's deliveries (payloads), in arrival order; an error ends it.
+pub type Deliveries = BoxStream<'static, Result<Bytes>>;
+
+/// A broker under test.
+pub enum Peer {
+    /// Joint over its wire protocol: every acknowledgement is a PostgreSQL commit.
+    Joint(JointPeer),
+    /// Mosquitto 2, MQTT 3.1.1 at QoS 1.
+    Mosquitto(MqttPeer),
+    /// NATS JetStream on a file-backed stream, publish-with-ack.
+    Nats(NatsPeer),
+}
+
+impl Peer {
+    /// The name used in the progress display and the report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Peer::Joint(_) => "Joint",
+            Peer::Mosquitto(_) => "Mosquitto",
+            Peer::Nats(_) => "NATS JetStream",
+        }
+    }
+
+    /// Makes `groups` fresh topics for one round, named after `tag` (letters and digits).
+    pub async fn prepare(&self, tag: &str, groups: usize) -> Result<Vec<String>> {
+        match self {
+            Peer::Joint(peer) => peer.prepare(tag, groups).await,
+            Peer::Mosquitto(_) => Ok((0..groups).map(|g| format!("bench/{tag}/g{g}")).collect()),
+            Peer::Nats(peer) => peer.prepare(tag, groups).await,
+        }
+    }
+
+    /// Opens a new connection subscribed to `topic`; it is subscribed when this returns.
+    pub async fn subscribe(&self, topic: &str) -> Result<Deliveries> {
+        match self {
+            Peer::Joint(peer) => peer.subscribe(topic).await,
+            Peer::Mosquitto(peer) => peer.subscribe(topic).await,
+            Peer::Nats(peer) => peer.subscribe(topic).await,
+        }
+    }
+
+    /// Opens a new connection and publishes `plan` to `topic`, waiting for every acknowledgement.
+    pub async fn publish(&self, topic: &str, plan: Plan) -> Result<Published> {
+        match self {
+            Peer::Joint(peer) => peer.publish(topic, plan).await,
+            Peer::Mosquitto(peer) => peer.publish(topic, plan).await,
+            Peer::Nats(peer) => peer.publish(topic, plan).await,
+        }
+    }
+}
