@@ -7,9 +7,34 @@ use std::io::BufRead;
 /// The log of a broker started with [`start_binary`].
 pub type Log = std::sync::Arc<std::sync::Mutex<String>>;
 
+/// A broker process that is killed when the test ends, even when it fails half-way.
+pub struct BrokerProcess(std::process::Child);
+
+impl std::ops::Deref for BrokerProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for BrokerProcess {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts the binary on port 0 and reads the bound address from its log, which it keeps;
 /// `rust_log` must let INFO through (the address is logged at INFO).
-pub fn start_binary(db_url: &str, rust_log: &str) -> (std::process::Child, std::net::SocketAddr, Log) {
+pub fn start_binary(db_url: &str, rust_log: &str) -> (BrokerProcess, std::net::SocketAddr, Log) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_joint-broker"))
         .args(["--listen", "127.0.0.1:0", "--database-url", db_url, "--scrypt-log-n", "4", "--scrypt-r", "1"])
         .env("RUST_LOG", rust_log)
@@ -35,9 +60,10 @@ pub fn start_binary(db_url: &str, rust_log: &str) -> (std::process::Child, std::
             kept.push('\n');
         }
     });
-    (child, addr, log)
+    (BrokerProcess(child), addr, log)
 }
 
+/// Sends SIGTERM, as a service manager would.
 pub fn terminate(child: &std::process::Child) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
 }
