@@ -132,64 +132,17 @@ pub enum ClientEvent {
 /// The stream of [`ClientEvent`]s of one client. Read it: events queue up until read
 /// (see [`ClientConfig::event_capacity`]).
 #[derive(Debug)]
-pub struct Events(EventRx);
-
-#[derive(Debug)]
-enum EventRx {
-    Unbounded(mpsc::UnboundedReceiver<ClientEvent>),
-    Bounded(mpsc::Receiver<ClientEvent>),
-}
+pub struct Events(mpsc::Receiver<ClientEvent>);
 
 impl Events {
     /// The next event, or `None` once the client is closed.
     pub async fn next(&mut self) -> Option<ClientEvent> {
-        match &mut self.0 {
-            EventRx::Unbounded(rx) => rx.recv().await,
-            EventRx::Bounded(rx) => rx.recv().await,
-        }
+        self.0.recv().await
     }
 
     /// The next event if one is already waiting.
     pub fn try_next(&mut self) -> Option<ClientEvent> {
-        match &mut self.0 {
-            EventRx::Unbounded(rx) => rx.try_recv().ok(),
-            EventRx::Bounded(rx) => rx.try_recv().ok(),
-        }
-    }
-}
-
-/// The driver's end of [`Events`].
-enum EventTx {
-    Unbounded(mpsc::UnboundedSender<ClientEvent>),
-    Bounded(mpsc::Sender<ClientEvent>),
-}
-
-impl EventTx {
-    /// A channel for `capacity` events, or without bound.
-    fn channel(capacity: Option<usize>) -> (EventTx, Events) {
-        match capacity {
-            Some(capacity) => {
-                let (tx, rx) = mpsc::channel(capacity.max(1));
-                (EventTx::Bounded(tx), Events(EventRx::Bounded(rx)))
-            }
-            None => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (EventTx::Unbounded(tx), Events(EventRx::Unbounded(rx)))
-            }
-        }
-    }
-
-    /// Hands an event on; with a bound, waits (and so stops reading the socket) while the
-    /// application is behind. Events for an application that dropped [`Events`] are discarded.
-    async fn send(&self, event: ClientEvent) {
-        match self {
-            EventTx::Unbounded(tx) => {
-                let _ = tx.send(event);
-            }
-            EventTx::Bounded(tx) => {
-                let _ = tx.send(event).await;
-            }
-        }
+        self.0.try_recv().ok()
     }
 }
 
@@ -242,11 +195,13 @@ impl Client {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let transport = open(&config, &shared).await?;
         let (commands, rx) = mpsc::channel(256);
-        let (events_tx, events) = EventTx::channel(config.event_capacity);
+        // Without a capacity the channel's bound is too large ever to be reached.
+        let capacity = config.event_capacity.unwrap_or(tokio::sync::Semaphore::MAX_PERMITS).max(1);
+        let (events_tx, events) = mpsc::channel(capacity);
         let driver =
             Driver { config, shared: shared.clone(), commands: rx, events: events_tx, resumes: Resumes::default() };
         tokio::spawn(driver.run(transport));
-        Ok((Client { commands, shared }, events))
+        Ok((Client { commands, shared }, Events(events)))
     }
 
     /// The limits the broker announced in its `hello` reply.
@@ -536,7 +491,9 @@ struct Driver {
     config: ClientConfig,
     shared: Arc<Mutex<Shared>>,
     commands: mpsc::Receiver<Command>,
-    events: EventTx,
+    /// Sending waits while the application is `event_capacity` events behind, and so stops
+    /// reading the socket; events for an application that dropped [`Events`] are discarded.
+    events: mpsc::Sender<ClientEvent>,
     resumes: Resumes,
 }
 
@@ -546,7 +503,7 @@ impl Driver {
             if let Ended::Closed = self.serve(transport).await {
                 return;
             }
-            self.events.send(ClientEvent::Disconnected).await;
+            let _ = self.events.send(ClientEvent::Disconnected).await;
             if !self.config.reconnect {
                 return;
             }
@@ -601,7 +558,7 @@ impl Driver {
             if !authenticated {
                 self.resumes.clear();
             }
-            self.events.send(ClientEvent::Reconnected { broker, authenticated, session_lost }).await;
+            let _ = self.events.send(ClientEvent::Reconnected { broker, authenticated, session_lost }).await;
             return Some(transport);
         }
     }
@@ -696,7 +653,7 @@ impl Driver {
     /// Forgets a subscription the broker would not resume, and tells the application.
     async fn lose(&mut self, group: String, gid: u64, error: ErrorBody) {
         self.resumes.lost(gid);
-        self.events.send(ClientEvent::SubscriptionLost { group, gid, error }).await;
+        let _ = self.events.send(ClientEvent::SubscriptionLost { group, gid, error }).await;
     }
 
     /// Routes one frame; returns false when the broker is closing the connection.
@@ -748,11 +705,11 @@ impl Driver {
                     self.shared.lock().unwrap_or_else(|p| p.into_inner()).token = None;
                 }
                 self.resumes.observe(&event);
-                self.events.send(ClientEvent::Event(event)).await;
+                let _ = self.events.send(ClientEvent::Event(event)).await;
             }
             Incoming::ConnectionError(err) => {
                 let closing = err.code != ErrorCode::BadFrame;
-                self.events.send(ClientEvent::ConnectionError(err)).await;
+                let _ = self.events.send(ClientEvent::ConnectionError(err)).await;
                 return !closing;
             }
         }
