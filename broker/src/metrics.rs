@@ -38,8 +38,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("joint");
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             connections: Gauge::default(),
             publishes: Counter::default(),
             batches: Counter::default(),
@@ -48,8 +47,9 @@ impl Default for Metrics {
             committer_queue: Gauge::default(),
             lagged: Counter::default(),
             deliveries: Counter::default(),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("joint"),
         };
+        let registry = &mut metrics.registry;
         registry.register("connections", "Open client connections", metrics.connections.clone());
         registry.register("publishes", "Publishes acknowledged", metrics.publishes.clone());
         registry.register("commit_batches", "Batches of publishes committed", metrics.batches.clone());
@@ -58,7 +58,7 @@ impl Default for Metrics {
         registry.register("committer_queue", "Publishes waiting for the committer", metrics.committer_queue.clone());
         registry.register("lagged", "Subscriptions that fell behind and were fed from storage", metrics.lagged.clone());
         registry.register("deliveries", "Message events queued for subscribers", metrics.deliveries.clone());
-        Metrics { registry, ..metrics }
+        metrics
     }
 }
 

@@ -1,6 +1,7 @@
 //! publish, history and mark_read.
 
 use super::{Effect, Outcome, Reply};
+use crate::connection::outbox::Outbox;
 use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::names;
@@ -8,6 +9,7 @@ use crate::server::Ctx;
 use crate::store::{NewMessage, Window};
 use joint_wire::message::{encode_ok, invalid, Event, HistoryOk, MarkReadOk, Message, SubscribeOk};
 use joint_wire::{ErrorBody, ErrorCode};
+use std::sync::Arc;
 
 /// Longest cid, in bytes.
 const MAX_CID_BYTES: usize = 64;
@@ -15,6 +17,11 @@ const MAX_CID_BYTES: usize = 64;
 /// A client's u64 as a database bigint: values past i64::MAX mean "past everything".
 fn bigint(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The requesting connection's outbox (open while its request is being carried out).
+fn own_outbox(ctx: &Ctx, conn: u64) -> Result<Arc<Outbox>, BrokerError> {
+    ctx.hub.outbox(conn).ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("no outbox for {conn}")))
 }
 
 /// `publish`: validates a message and hands it to the committer, which answers with its
@@ -47,7 +54,7 @@ pub async fn publish(
             return Err(invalid("cid", "must not contain U+0000").into());
         }
     }
-    let outbox = ctx.hub.outbox(conn).ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("no outbox for {conn}")))?;
+    let outbox = own_outbox(ctx, conn)?;
     let promised = outbox.promise_reply(reply.id());
     ctx.committer.publish(NewMessage { group, sender: me.account.id, cid, body }, promised).await;
     Ok(Outcome::promised())
@@ -64,7 +71,7 @@ pub async fn subscribe(
     after: Option<u64>,
 ) -> Result<Outcome, BrokerError> {
     let group = names::group_name("group", &group)?;
-    let outbox = ctx.hub.outbox(conn).ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("no outbox for {conn}")))?;
+    let outbox = own_outbox(ctx, conn)?;
     let (gid, last_seq) = ctx.store.subscription_start(me.account.id, &group, gid.map(bigint)).await?;
     if after.is_some_and(|after| after > last_seq as u64) {
         return Err(invalid("after", "is beyond the group's last_seq").into());
