@@ -7,6 +7,7 @@ pub mod committer;
 pub mod connection;
 pub mod error;
 pub mod hub;
+pub mod legacy;
 pub mod limits;
 pub mod metrics;
 pub mod names;

@@ -90,7 +90,7 @@ pub fn cursor(field: &str, value: Option<String>) -> Result<Option<String>, Erro
 }
 
 /// Characters that reorder text and could disguise a name: U+202A–U+202E, U+2066–U+2069.
-fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

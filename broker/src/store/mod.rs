@@ -9,7 +9,7 @@ pub mod migrate;
 mod order;
 
 pub use accounts::{AccountDeletion, Credentials};
-pub use groups::{GroupChange, MembershipChange};
+pub use groups::{GroupChange, MembershipChange, ALL};
 pub use messages::{NewMessage, Page, Publication, Published, ReadMarker, Window};
 pub use order::OrderGuard;
 

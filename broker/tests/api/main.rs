@@ -8,6 +8,7 @@ mod client;
 mod durability;
 mod error_codes;
 mod groups;
+mod legacy;
 mod limits;
 mod messages;
 mod metrics;
