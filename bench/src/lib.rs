@@ -123,6 +123,10 @@ async fn run_idle(args: &Args, peers: &[(Peer, Watched)], tag: &str) -> Result<S
     };
     eprintln!("joint-bench: {} on Joint: {} connections ...", args::WorkloadKind::Idle.title(), args.idle_connections);
     let idle = workloads::idle::run(joint, broker, args.idle_connections, tag).await?;
-    eprintln!("joint-bench:   {:.2} KiB of broker RSS per connection", idle.bytes_per_connection() / 1024.0);
+    eprintln!(
+        "joint-bench:   {:.2} KiB of broker RSS per connection, {:.2} KiB for one more",
+        idle.bytes_per_connection() / 1024.0,
+        idle.marginal_bytes_per_connection() / 1024.0
+    );
     Ok(report::idle_markdown(&idle))
 }

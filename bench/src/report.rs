@@ -160,14 +160,19 @@ pub fn idle_markdown(idle: &Idle) -> String {
     format!(
         "### {}\n\nJoint only, one round: {} connections, each signed in by the shared token, having fetched a \
          history page of 100 messages (256 KiB of bodies) and subscribed, then idle with the client's keep-alive.\n\n\
-         | connections | broker RSS before | broker RSS with them | RSS per connection | gate |\n|---|---|---|---|---|\n\
-         | {} | {:.1} MiB | {:.1} MiB | {:.2} KiB | ≤ 8 KiB |\n\n",
+         \"RSS per connection\" divides all the memory added since before the first connection; \"one more \
+         connection\" divides what the connections after the first {} (the warm-up) added.\n\n\
+         | connections | broker RSS before | broker RSS with them | RSS per connection | one more connection | gate |\n\
+         |---|---|---|---|---|---|\n\
+         | {} | {:.1} MiB | {:.1} MiB | {:.2} KiB | {:.2} KiB | ≤ 8 KiB |\n\n",
         WorkloadKind::Idle.title(),
         idle.connections,
+        idle.warm,
         idle.connections,
         mib(idle.rss_before),
         mib(idle.rss_after),
         idle.bytes_per_connection() / 1024.0,
+        idle.marginal_bytes_per_connection() / 1024.0,
     )
 }
 

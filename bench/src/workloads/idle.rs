@@ -29,19 +29,32 @@ pub struct Idle {
     pub connections: usize,
     /// The broker's resident memory before they connected, in bytes.
     pub rss_before: u64,
-    /// With all of them connected and idle, in bytes.
+    /// Connections opened first, to warm the broker up: their setup grows buffers every
+    /// process keeps whatever its number of connections (PostgreSQL connections' read
+    /// buffers after 256 KiB pages, allocator arenas).
+    pub warm: usize,
+    /// The broker's resident memory with the first `warm` connections, in bytes.
+    pub rss_warm: u64,
+    /// The broker's resident memory with all of them, in bytes.
     pub rss_after: u64,
 }
 
 impl Idle {
-    /// The broker's extra resident memory per connection, in bytes.
+    /// Resident memory per connection, everything since before the first one included.
     pub fn bytes_per_connection(&self) -> f64 {
         self.rss_after.saturating_sub(self.rss_before) as f64 / self.connections.max(1) as f64
     }
+
+    /// What one more connection costs: the memory the connections after the warm-up added,
+    /// per connection; the figure that scales with the number of connections.
+    pub fn marginal_bytes_per_connection(&self) -> f64 {
+        self.rss_after.saturating_sub(self.rss_warm) as f64 / self.connections.saturating_sub(self.warm).max(1) as f64
+    }
 }
 
-/// Opens `connections` idle connections to the Joint broker whose pid is `broker`, in a
-/// fresh group named after `tag`, and measures the broker's memory growth.
+/// Opens `connections` idle connections to `peer`'s broker (pid `broker`) in a group
+/// prepared under `tag`, and measures the broker's memory before, after a warm-up, and
+/// with all of them.
 pub async fn run(peer: &JointPeer, broker: u32, connections: usize, tag: &str) -> Result<Idle> {
     let group = peer.prepare(tag, 1).await?.pop().context("one group prepared")?;
     for seq in 0..PAGE {
@@ -49,23 +62,31 @@ pub async fn run(peer: &JointPeer, broker: u32, connections: usize, tag: &str) -
         peer.admin().publish(&group, &body).await.context("filling the history page")?;
     }
     let rss_before = procstat::rss_bytes(broker)?;
-    let held: Vec<_> = stream::iter(0..connections)
-        .map(|_| async {
-            let (client, events) = peer.session().await?;
-            let page = client.history(&group, None, None, None, Some(PAGE)).await.context("history")?;
-            anyhow::ensure!(page.messages.len() as u64 == PAGE, "a short history page");
-            client.subscribe(&group, None, None).await.context("subscribe")?;
-            Ok((client, events))
-        })
-        .buffer_unordered(SETUP_CONCURRENCY)
-        .try_collect()
-        .await?;
+    let warm = (connections / 4).min(4 * SETUP_CONCURRENCY);
+    let mut held = open(peer, &group, warm).await?;
+    tokio::time::sleep(SETTLE).await;
+    let rss_warm = procstat::rss_bytes(broker)?;
+    held.extend(open(peer, &group, connections - warm).await?);
     tokio::time::sleep(SETTLE).await;
     let rss_after = procstat::rss_bytes(broker)?;
-    // Still connected at the end: none of them was dropped meanwhile.
     for (client, _) in &held {
         client.ping().await.context("an idle connection no longer answers")?;
     }
     drop(held);
-    Ok(Idle { connections, rss_before, rss_after })
+    Ok(Idle { connections, rss_before, warm, rss_warm, rss_after })
+}
+
+/// Opens `count` connections, each signed in, having read the history page and subscribed.
+async fn open(peer: &JointPeer, group: &str, count: usize) -> Result<Vec<(joint_wire::Client, joint_wire::Events)>> {
+    stream::iter(0..count)
+        .map(|_| async {
+            let (client, events) = peer.session().await?;
+            let page = client.history(group, None, None, None, Some(PAGE)).await.context("history")?;
+            anyhow::ensure!(page.messages.len() as u64 == PAGE, "a short history page");
+            client.subscribe(group, None, None).await.context("subscribe")?;
+            Ok((client, events))
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await
 }

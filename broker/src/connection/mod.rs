@@ -35,11 +35,12 @@ use tokio_util::sync::CancellationToken;
 /// frame is not destroyed by a TCP reset.
 const DRAIN: Duration = Duration::from_secs(1);
 
-/// What a connection's read buffer starts with and grows by.
+/// What a connection's read buffer grows by while frames arrive.
 const READ_BUFFER: usize = 4096;
 
-/// The largest read buffer an idle connection keeps; a larger one is given back.
-const READ_BUFFER_KEPT: usize = 16 * 1024;
+/// The read buffer of a connection waiting with nothing unread: most connections spend
+/// most of their life there, and a request that does not fit makes it grow.
+const IDLE_READ_BUFFER: usize = 512;
 
 /// How long a closing connection waits for the acks of publishes it already handed on.
 const PROMISE_WAIT: Duration = Duration::from_secs(10);
@@ -79,7 +80,8 @@ pub async fn refuse(stream: TcpStream, body: ErrorBody) {
 /// Reads and discards input for up to [`DRAIN`] or until the peer closes.
 async fn drain(reader: &mut OwnedReadHalf) {
     let deadline = tokio::time::Instant::now() + DRAIN;
-    let mut sink = [0u8; 4096];
+    // On the heap: a buffer in the future itself would make every connection's task larger.
+    let mut sink = vec![0u8; 4096];
     while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, reader.read(&mut sink)).await {
         if n == 0 {
             break;
@@ -105,7 +107,7 @@ impl Handler {
     async fn run(&mut self, reader: &mut OwnedReadHalf, shutdown: &CancellationToken) {
         let settings = &self.ctx.settings;
         let mut codec = FrameCodec::new(settings.max_frame);
-        let mut buffer = BytesMut::with_capacity(READ_BUFFER);
+        let mut buffer = BytesMut::with_capacity(IDLE_READ_BUFFER);
         let half_frame = Duration::from_millis(settings.idle_half_frame_ms);
         let grace = Duration::from_millis(settings.shutdown_grace_ms);
         // When the connection became anonymous (at connect, or when its session ended):
@@ -121,7 +123,9 @@ impl Handler {
                 match codec.decode_whole(&mut buffer) {
                     Ok(Some(frame)) => {
                         self.outbox.wait_for_room(self.ctx.settings.max_inflight).await;
-                        if self.handle(frame).await == Flow::Close {
+                        // Boxed: an operation's future is kilobytes that only a request in progress
+                        // needs, not every idle connection's task.
+                        if Box::pin(self.handle(frame)).await == Flow::Close {
                             self.outbox.close();
                             return drain(reader).await;
                         }
@@ -151,9 +155,11 @@ impl Handler {
                 return self.fatal(reader, idle_timeout()).await;
             }
             let limit = if buffer.is_empty() { idle } else { idle.min(half_frame) };
-            if buffer.is_empty() && buffer.capacity() > READ_BUFFER_KEPT {
-                // Do not keep a large request's memory for the connection's life.
-                buffer = BytesMut::with_capacity(READ_BUFFER);
+            if buffer.is_empty() {
+                // Do not keep a past request's memory while waiting.
+                if buffer.capacity() > IDLE_READ_BUFFER {
+                    buffer = BytesMut::with_capacity(IDLE_READ_BUFFER);
+                }
             } else if buffer.capacity() - buffer.len() < 1024 {
                 buffer.reserve(READ_BUFFER);
             }
