@@ -3,11 +3,14 @@
 //!
 //! Start at [`server::Broker`]; ARCHITECTURE.md walks the path of a request.
 
+pub mod cli;
 pub mod committer;
+pub mod config;
 pub mod connection;
 pub mod error;
 pub mod hub;
 pub mod limits;
+pub mod maintenance;
 pub mod metrics;
 pub mod names;
 pub mod ops;
@@ -18,4 +21,5 @@ pub mod settings;
 pub mod store;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod tls;
 pub mod token;

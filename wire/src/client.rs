@@ -13,6 +13,7 @@ use crate::message::{
     RemovedOk, Request, SessionOk, SubscribeOk, UserDetail, UserInfo, UserOk, UsersPage,
 };
 use crate::resume::{Resumes, Tracks};
+use crate::tls::{Stream, TlsConfig};
 use crate::PROTOCOL_VERSION;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -46,6 +47,8 @@ pub struct ClientConfig {
     /// this process. `None`: events queue without bound — only for a client whose
     /// application never waits on a reply while it leaves events unread.
     pub event_capacity: Option<usize>,
+    /// Speak TLS to the broker, trusting these certificates; `None` for plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ClientConfig {
@@ -58,6 +61,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             client_ip: None,
             event_capacity: None,
+            tls: None,
         }
     }
 }
@@ -187,7 +191,7 @@ pub struct Client {
     shared: Arc<Mutex<Shared>>,
 }
 
-type Transport = Framed<TcpStream, FrameCodec>;
+type Transport = Framed<Stream, FrameCodec>;
 
 impl Client {
     /// Connects to the first reachable broker of `config.brokers` and says `hello`.
@@ -446,6 +450,10 @@ async fn open(config: &ClientConfig, shared: &Mutex<Shared>) -> Result<Transport
 async fn handshake(addr: &str, config: &ClientConfig) -> Result<(Transport, HelloOk), ClientError> {
     let stream = TcpStream::connect(addr).await.map_err(|e| ClientError::Connect(e.to_string()))?;
     stream.set_nodelay(true).ok();
+    let stream = match &config.tls {
+        Some(tls) => tls.connect(addr, stream).await.map_err(ClientError::Connect)?,
+        None => Stream::Plain(stream),
+    };
     let mut transport = Framed::new(stream, FrameCodec::new(DEFAULT_MAX_FRAME));
     let hello = Request::Hello {
         version: PROTOCOL_VERSION,
