@@ -18,3 +18,4 @@ mod session_life;
 mod shutdown;
 mod slow_readers;
 mod subscriptions;
+mod tls;
