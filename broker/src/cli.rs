@@ -63,7 +63,8 @@ pub enum ParseError {
 /// global argument that is required, so required settings are checked after parsing
 /// ([`missing_required`]); their help says "required".
 pub fn command() -> clap::Command {
-    Cli::command().mut_args(|arg| if arg.is_required_set() { arg.required(false).global(true) } else { arg.global(true) })
+    Cli::command()
+        .mut_args(|arg| if arg.is_required_set() { arg.required(false).global(true) } else { arg.global(true) })
 }
 
 /// The settings clap would have required: `Cli::command()` still marks them so.

@@ -84,8 +84,9 @@ pub fn read(
     env_is_set: impl Fn(&OsStr) -> bool,
 ) -> Result<FileArgs, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    let table: toml::Table =
-        text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?;
     let mut file = FileArgs::default();
     for (key, value) in table {
         let Some(arg) = setting(command, &key) else {
@@ -128,7 +129,9 @@ fn on_command_line(given: &[OsString], long: &str) -> bool {
 /// The command-line words that say what `value` says for the flag `arg`.
 fn flag_words(arg: &Arg, long: &str, value: &toml::Value) -> Result<Vec<OsString>, String> {
     match (arg.get_action(), value) {
-        (ArgAction::SetTrue, toml::Value::Boolean(on)) => Ok(if *on { vec![format!("--{long}").into()] } else { vec![] }),
+        (ArgAction::SetTrue, toml::Value::Boolean(on)) => {
+            Ok(if *on { vec![format!("--{long}").into()] } else { vec![] })
+        }
         (ArgAction::SetTrue, _) => Err("takes true or false".into()),
         (ArgAction::Append, toml::Value::Array(items)) => items
             .iter()
@@ -159,10 +162,8 @@ pub fn effective(command: &Command, matches: &ArgMatches, from_file: &[String]) 
     for arg in settings(command) {
         let long = arg.get_long().unwrap_or_default();
         let id = arg.get_id().as_str();
-        let values: Vec<String> = matches
-            .get_raw(id)
-            .map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
+        let values: Vec<String> =
+            matches.get_raw(id).map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect()).unwrap_or_default();
         let source = if from_file.iter().any(|k| k == long) {
             "file"
         } else {
@@ -245,8 +246,11 @@ mod tests {
 
     #[test]
     fn keys_become_flags_and_lists_repeat_them() {
-        let file = read_text("max-frame = 8192\ninsecure-plaintext = true\ntrusted-proxy = [\"10.0.0.1\", \"10.0.0.2\"]\n", &[])
-            .unwrap();
+        let file = read_text(
+            "max-frame = 8192\ninsecure-plaintext = true\ntrusted-proxy = [\"10.0.0.1\", \"10.0.0.2\"]\n",
+            &[],
+        )
+        .unwrap();
         let args: Vec<_> = file.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(args.contains(&"--max-frame=8192".to_string()));
         assert!(args.contains(&"--insecure-plaintext".to_string()));
@@ -277,8 +281,14 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://joint:s3cret@db.example:5432/joint"), "postgres://joint:***@db.example:5432/joint");
-        assert_eq!(redact("postgres://joint@db/joint?password=s3cret&x=1"), "postgres://joint@db/joint?password=***&x=1");
+        assert_eq!(
+            redact("postgres://joint:s3cret@db.example:5432/joint"),
+            "postgres://joint:***@db.example:5432/joint"
+        );
+        assert_eq!(
+            redact("postgres://joint@db/joint?password=s3cret&x=1"),
+            "postgres://joint@db/joint?password=***&x=1"
+        );
         assert_eq!(redact("host=db user=joint password=s3cret"), "host=db user=joint password=***");
         assert_eq!(redact("postgres://joint@db/joint"), "postgres://joint@db/joint");
         assert_eq!(redact("opaque"), "***");
@@ -301,11 +311,13 @@ mod tests {
     fn readme_lists_every_setting_with_its_default() {
         // Before `cli::command` turns required settings into checked-after-parsing ones.
         let command = <cli::Cli as clap::CommandFactory>::command();
-        let mut table = String::from("| Setting (flag and file key) | Environment | Default | Meaning |\n|---|---|---|---|\n");
+        let mut table =
+            String::from("| Setting (flag and file key) | Environment | Default | Meaning |\n|---|---|---|---|\n");
         for arg in settings(&command) {
             let long = arg.get_long().unwrap_or_default();
             let env = arg.get_env().map(|e| format!("`{}`", e.to_string_lossy())).unwrap_or_default();
-            let defaults: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+            let defaults: Vec<String> =
+                arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
             let default = match (arg.get_action(), defaults.as_slice()) {
                 (ArgAction::SetTrue, _) => "`false`".to_string(),
                 (_, []) if arg.is_required_set() => "required".to_string(),

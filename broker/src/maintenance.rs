@@ -29,8 +29,10 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
 pub async fn status(settings: &Settings) -> anyhow::Result<String> {
     let store = open(settings)?;
     let where_ = config::redact(&settings.database_url);
-    let status =
-        store.status(token_lifetime(settings)).await.with_context(|| format!("the database at {where_} is unreachable"))?;
+    let status = store
+        .status(token_lifetime(settings))
+        .await
+        .with_context(|| format!("the database at {where_} is unreachable"))?;
     Ok(describe(&where_, &status))
 }
 

@@ -18,8 +18,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -200,7 +200,8 @@ async fn accept_tls(
         Ok(Ok(1)) if first[0] == tls::HANDSHAKE_RECORD => {}
         Ok(Ok(1)) => {
             tracing::debug!(%peer, "plaintext on the TLS port; refused");
-            let body = ErrorBody::new(ErrorCode::BadFrame, "this broker speaks TLS only: connect with TLS (joint --tls)");
+            let body =
+                ErrorBody::new(ErrorCode::BadFrame, "this broker speaks TLS only: connect with TLS (joint --tls)");
             connection::refuse(stream.into_split(), body).await;
             return None;
         }

@@ -97,12 +97,24 @@ impl TlsConfig {
     }
 
     /// Runs the TLS handshake on `stream`, checking the certificate against `addr`'s host.
-    pub(crate) async fn connect(&self, addr: &str, stream: TcpStream) -> Result<Stream, String> {
+    async fn handshake(&self, addr: &str, stream: TcpStream) -> Result<Stream, String> {
         let host = server_name(addr)?;
         match self.connector.connect(host, stream).await {
             Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
             Err(err) => Err(handshake_failure(&err)),
         }
+    }
+}
+
+/// Opens a TCP connection to `addr` (`host:port`) and, with `tls`, runs the TLS handshake
+/// on it; the error says which step failed. Programs that write frames themselves (such as
+/// `joint raw`) use it; [`crate::Client`] does.
+pub async fn connect(addr: &str, tls: Option<&TlsConfig>) -> Result<Stream, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).ok();
+    match tls {
+        Some(tls) => tls.handshake(addr, stream).await,
+        None => Ok(Stream::Plain(stream)),
     }
 }
 
@@ -132,7 +144,7 @@ fn handshake_failure(err: &std::io::Error) -> String {
 }
 
 /// A connection to the broker: plain TCP, or TLS over TCP.
-pub(crate) enum Stream {
+pub enum Stream {
     /// Plaintext.
     Plain(TcpStream),
     /// TLS; boxed, as its state is much larger than a socket's.

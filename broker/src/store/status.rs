@@ -36,8 +36,7 @@ impl Store {
     pub async fn status(&self, token_lifetime: Duration) -> Result<Status, BrokerError> {
         self.timed(async {
             let client = self.client().await?;
-            let server_version: String =
-                client.query_one("SHOW server_version", &[]).await.map_err(db_error)?.get(0);
+            let server_version: String = client.query_one("SHOW server_version", &[]).await.map_err(db_error)?.get(0);
             let has_table: bool = client
                 .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
                 .await

@@ -82,6 +82,9 @@ async fn status_of_an_unreachable_database_fails_without_its_password() {
     let status = run(&["status", "--database-url", &url, "--db-timeout-ms", "1000"]);
     assert_eq!(status.status.code(), Some(1));
     let err = text(&status.stderr);
-    assert!(err.contains(&format!("the database at postgres://joint:***@127.0.0.1:{port}/joint is unreachable")), "{err}");
+    assert!(
+        err.contains(&format!("the database at postgres://joint:***@127.0.0.1:{port}/joint is unreachable")),
+        "{err}"
+    );
     assert!(!err.contains(password) && !text(&status.stdout).contains(password));
 }

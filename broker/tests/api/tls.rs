@@ -48,10 +48,7 @@ async fn a_plaintext_client_on_the_tls_port_is_told_to_use_tls_and_the_broker_go
     plain.reconnect = false;
     let err = Client::connect(plain).await.err().expect("plaintext is refused");
     match &err {
-        ClientError::Broker(body) => {
-            assert_eq!(body.code, ErrorCode::BadFrame);
-            assert!(body.msg.contains("TLS only"), "{}", body.msg);
-        }
+        ClientError::Connect(detail) => assert!(detail.contains("speaks TLS only"), "{detail}"),
         other => panic!("expected the broker's explanation, got {other:?}"),
     }
     // Raw bytes that are not a TLS record get the same plaintext frame, then the close.
