@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod backup_restore;
 mod bad_input;
 mod client;
 mod config_file;
@@ -16,6 +17,7 @@ mod metrics;
 mod names;
 mod presence;
 mod resilience;
+mod secrets;
 mod session_life;
 mod shutdown;
 mod slow_readers;
