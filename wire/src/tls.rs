@@ -136,6 +136,12 @@ fn handshake_failure(err: &std::io::Error) -> String {
         Some(rustls::Error::InvalidMessage(_)) | Some(rustls::Error::InappropriateMessage { .. }) => {
             format!("TLS handshake failed ({err}): the broker did not answer in TLS; is it serving plaintext?")
         }
+        Some(rustls::Error::InvalidCertificate(cause)) if format!("{cause:?}").contains("CaUsedAsEndEntity") => {
+            format!(
+                "TLS handshake failed: the broker presents a CA certificate as its own ({err}); \
+                 give it one made with basicConstraints CA:FALSE, or one signed by that CA"
+            )
+        }
         Some(rustls::Error::InvalidCertificate(_)) => {
             format!("TLS handshake failed: the broker's certificate is not trusted ({err}); check --tls-ca")
         }
