@@ -26,6 +26,9 @@ use tokio_util::task::TaskTracker;
 /// How many refused connections are told why at once.
 const MAX_POLITE_REFUSALS: usize = 64;
 
+/// How long a refused TLS connection may take over its handshake before it is just closed.
+const REFUSAL_HANDSHAKE: Duration = Duration::from_secs(2);
+
 /// Everything the connection tasks share; each part has one job and its own small lock.
 pub struct Ctx {
     /// The configuration the broker was started with.
@@ -152,8 +155,17 @@ impl Broker {
                 tracing::warn!(%peer, "connection refused: too many connections");
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
                     let body = ErrorBody::new(ErrorCode::TooManyConnections, "too many connections; try again later");
+                    let tls = tls.clone();
                     tracker.spawn(async move {
-                        connection::refuse(stream.into_split(), body).await;
+                        // Told in the language the client speaks: over TLS on a TLS port.
+                        match tls {
+                            None => connection::refuse(stream.into_split(), body).await,
+                            Some(tls) => {
+                                if let Some(stream) = accept_tls(&tls, stream, peer, REFUSAL_HANDSHAKE).await {
+                                    connection::refuse(tokio::io::split(stream), body).await;
+                                }
+                            }
+                        }
                         drop(permit);
                     });
                 }

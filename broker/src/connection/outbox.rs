@@ -378,7 +378,11 @@ async fn write_frames<W: AsyncWrite + Unpin>(
             }
         }
     }
-    Ok(())
+    // A no-op on TCP; a TLS stream may keep encrypted bytes it could not write yet, and
+    // only a flush pushes them out when no further write comes.
+    tokio::time::timeout(write_timeout, socket.flush())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
 /// A reply owed to a connection, queued by whichever task learns the answer. Dropped
