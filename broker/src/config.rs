@@ -110,7 +110,7 @@ fn setting<'a>(command: &'a Command, key: &str) -> Option<&'a Arg> {
 }
 
 /// Every flag of the command that is a setting.
-pub fn settings(command: &Command) -> impl Iterator<Item = &Arg> {
+fn settings(command: &Command) -> impl Iterator<Item = &Arg> {
     command.get_arguments().filter(|arg| arg.get_long().is_some_and(|long| !NOT_SETTINGS.contains(&long)))
 }
 

@@ -13,7 +13,7 @@ pub use accounts::{AccountDeletion, Credentials};
 pub use groups::{GroupChange, MembershipChange};
 pub use messages::{NewMessage, Page, Publication, Published, ReadMarker, Window};
 pub use order::OrderGuard;
-pub use status::Status;
+pub use status::{Counts, Status};
 
 use crate::error::BrokerError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
