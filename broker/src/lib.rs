@@ -3,12 +3,15 @@
 //!
 //! Start at [`server::Broker`]; ARCHITECTURE.md walks the path of a request.
 
+pub mod cli;
 pub mod committer;
+pub mod config;
 pub mod connection;
 pub mod error;
 pub mod hub;
 pub mod legacy;
 pub mod limits;
+pub mod maintenance;
 pub mod metrics;
 pub mod names;
 pub mod ops;
@@ -19,4 +22,5 @@ pub mod settings;
 pub mod store;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod tls;
 pub mod token;

@@ -1,17 +1,61 @@
-//! `joint-broker`: parses settings, sets up logging and the open-file limit, and runs the
-//! broker until SIGTERM or Ctrl-C.
+//! `joint-broker`: parses the command line (with the configuration file), then either runs
+//! the broker until SIGTERM or Ctrl-C or does one maintenance job.
 
 use anyhow::Context;
-use clap::Parser;
+use joint_broker::cli::{self, Command, Invocation, ParseError};
 use joint_broker::server::Broker;
 use joint_broker::settings::Settings;
-use joint_broker::telemetry;
+use joint_broker::{config, maintenance, telemetry};
+use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let settings = Settings::parse();
+/// Exit code of a configuration the broker cannot use (clap's own for usage errors).
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let invocation = match cli::parse(std::env::args_os()) {
+        Ok(invocation) => invocation,
+        Err(ParseError::Clap(err)) => err.exit(),
+        Err(ParseError::Config(err)) => {
+            eprintln!("joint-broker: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(anyhow::Error::new(err).context("starting the async runtime")),
+    };
+    let settings = &invocation.cli.settings;
+    let report = match invocation.cli.command {
+        None => runtime.block_on(serve(settings.clone())).map(|()| String::new()),
+        Some(Command::Migrate) => runtime.block_on(maintenance::migrate(settings)),
+        Some(Command::Status) => runtime.block_on(maintenance::status(settings)),
+        Some(Command::CheckConfig) => check_config(&invocation),
+    };
+    match report {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(err),
+    }
+}
+
+/// Prints the error with its causes (never a secret: see `config::redact`) and exits 1.
+fn fail(err: anyhow::Error) -> ExitCode {
+    eprintln!("joint-broker: {err:#}");
+    ExitCode::FAILURE
+}
+
+/// The effective settings, once every one of them checks out.
+fn check_config(invocation: &Invocation) -> anyhow::Result<String> {
+    maintenance::check_config(&invocation.cli.settings).context("invalid configuration")?;
+    let settings = config::effective(&cli::command(), &invocation.matches, &invocation.from_file);
+    Ok(format!("{settings}# the configuration is valid\n"))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
     raise_open_file_limit(settings.max_connections);
     let broker = Broker::build(settings).await.context("starting the broker")?;
     tracing::info!(listen = %broker.local_addr()?, "joint-broker is listening");

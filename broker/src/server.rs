@@ -10,19 +10,24 @@ use crate::presence;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::subscriptions::Subscriptions;
+use crate::tls;
 use anyhow::Context;
 use joint_wire::message::EndReason;
 use joint_wire::{ErrorBody, ErrorCode};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// How many refused connections are told why at once.
 const MAX_POLITE_REFUSALS: usize = 64;
+
+/// How long a refused TLS connection may take over its handshake before it is just closed.
+const REFUSAL_HANDSHAKE: Duration = Duration::from_secs(2);
 
 /// Everything the connection tasks share; each part has one job and its own small lock.
 pub struct Ctx {
@@ -60,6 +65,7 @@ impl Ctx {
 /// A broker bound to its port with its database migrated, ready to [`Broker::run`].
 pub struct Broker {
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     metrics_listener: Option<TcpListener>,
     ctx: Arc<Ctx>,
     presence: presence::Changes,
@@ -72,13 +78,15 @@ impl Broker {
         let store =
             Store::new(&settings.database_url, settings.db_pool_size, Duration::from_millis(settings.db_timeout_ms))?;
         let applied = store.migrate().await.context("applying the database migrations")?;
-        tracing::info!(applied, "database schema is up to date");
+        tracing::info!(applied = applied.len(), "database schema is up to date");
         let params = scrypt::Params::new(settings.scrypt_log_n, settings.scrypt_r, settings.scrypt_p, 32)
             .map_err(|e| anyhow::anyhow!("scrypt parameters: {e}"))?;
         let hasher = Hasher::new(params, settings.hash_concurrency(), settings.hash_queue)?;
         let backoff_max = Duration::from_millis(settings.login_backoff_max_ms);
+        let tls = tls::acceptor(&settings)?;
         let listener =
             TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
+        tls::check_plaintext(listener.local_addr()?, tls.is_some(), settings.insecure_plaintext)?;
         let metrics_listener = match &settings.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("metrics on {addr}"))?),
             None => None,
@@ -99,7 +107,7 @@ impl Broker {
             metrics,
             settings,
         };
-        Ok(Broker { listener, metrics_listener, ctx: Arc::new(ctx), presence })
+        Ok(Broker { listener, tls, metrics_listener, ctx: Arc::new(ctx), presence })
     }
 
     /// The address the broker listens on (the real port when bound to port 0).
@@ -115,7 +123,7 @@ impl Broker {
     /// Serves until `shutdown` is cancelled, then stops reading, answers what was read
     /// (at most the shutdown grace), sends `shutting_down` and closes every connection.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Broker { listener, metrics_listener, ctx, presence } = self;
+        let Broker { listener, tls, metrics_listener, ctx, presence } = self;
         let tracker = TaskTracker::new();
         if let Some(metrics_listener) = metrics_listener {
             tracker.spawn(metrics::serve(metrics_listener, ctx.metrics.clone(), shutdown.clone()));
@@ -147,16 +155,34 @@ impl Broker {
                 tracing::warn!(%peer, "connection refused: too many connections");
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
                     let body = ErrorBody::new(ErrorCode::TooManyConnections, "too many connections; try again later");
+                    let tls = tls.clone();
                     tracker.spawn(async move {
-                        connection::refuse(stream, body).await;
+                        // Told in the language the client speaks: over TLS on a TLS port.
+                        match tls {
+                            None => connection::refuse(stream.into_split(), body).await,
+                            Some(tls) => {
+                                if let Some(stream) = accept_tls(&tls, stream, peer, REFUSAL_HANDSHAKE).await {
+                                    connection::refuse(tokio::io::split(stream), body).await;
+                                }
+                            }
+                        }
                         drop(permit);
                     });
                 }
                 continue;
             };
-            let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+            stream.set_nodelay(true).ok();
+            let (ctx, shutdown, tls) = (ctx.clone(), shutdown.clone(), tls.clone());
             tracker.spawn(async move {
-                connection::serve(ctx, stream, peer, ip_slot, shutdown).await;
+                match tls {
+                    None => connection::serve(ctx, stream.into_split(), peer, ip_slot, shutdown).await,
+                    Some(tls) => {
+                        let handshake = Duration::from_millis(ctx.settings.idle_anonymous_ms);
+                        if let Some(stream) = accept_tls(&tls, stream, peer, handshake).await {
+                            connection::serve(ctx, tokio::io::split(stream), peer, ip_slot, shutdown).await;
+                        }
+                    }
+                }
                 drop(permit);
             });
         }
@@ -169,6 +195,37 @@ impl Broker {
             tracing::warn!("shutdown grace over; closing the remaining connections");
         }
         tracing::info!("broker stopped");
+    }
+}
+
+/// Runs the TLS handshake within `limit`. A client that speaks plaintext to the TLS port is
+/// told so in a plaintext Joint error frame, which it can read, instead of a TLS alert,
+/// which it could not.
+async fn accept_tls(
+    tls: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    limit: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == tls::HANDSHAKE_RECORD => {}
+        Ok(Ok(1)) => {
+            tracing::debug!(%peer, "plaintext on the TLS port; refused");
+            let body =
+                ErrorBody::new(ErrorCode::BadFrame, "this broker speaks TLS only: connect with TLS (joint --tls)");
+            connection::refuse(stream.into_split(), body).await;
+            return None;
+        }
+        _ => return None,
+    }
+    match tokio::time::timeout(limit, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(err)) => {
+            tracing::debug!(%peer, %err, "TLS handshake failed");
+            None
+        }
+        Err(_) => None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The broker's configuration.
@@ -16,6 +17,19 @@ pub struct Settings {
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless given).
     #[arg(long, env = "JOINT_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+
+    /// TLS certificate chain (PEM); with --tls-key the listener speaks TLS only.
+    #[arg(long, env = "JOINT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) for --tls-cert.
+    #[arg(long, env = "JOINT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plaintext on a non-loopback address (refused otherwise): only behind a
+    /// trusted network or a TLS-terminating proxy.
+    #[arg(long, env = "JOINT_INSECURE_PLAINTEXT")]
+    pub insecure_plaintext: bool,
 
     /// PostgreSQL connection URL, e.g. postgres://joint@127.0.0.1:5432/joint.
     #[arg(long, env = "JOINT_DATABASE_URL", hide_env_values = true)]

@@ -6,6 +6,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use joint_wire::DEFAULT_BROKER;
 use rust_i18n::t;
+use std::path::PathBuf;
 
 /// `joint`: the command-line client of Joint.
 #[derive(Debug, Parser)]
@@ -22,6 +23,13 @@ pub struct Cli {
     /// The language of messages (en, ru, de, es, fr, zh-CN, uk).
     #[arg(long, value_name = "LANG", global = true, help = t!("cli.help.lang").to_string())]
     pub lang: Option<String>,
+    /// Speak TLS to the broker, trusting the system's root certificates.
+    #[arg(long, env = "JOINT_TLS", global = true, value_parser = clap::builder::BoolishValueParser::new(),
+        help = t!("cli.help.tls").to_string())]
+    pub tls: bool,
+    /// Speak TLS to the broker, trusting the CA certificates of this PEM file (implies --tls).
+    #[arg(long, value_name = "FILE", env = "JOINT_TLS_CA", global = true, help = t!("cli.help.tls_ca").to_string())]
+    pub tls_ca: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -2,7 +2,7 @@
 
 use crate::error::{CliError, CliResult};
 use crate::tokens::TokenStore;
-use joint_wire::{Client, ClientConfig, ClientError, ErrorCode, Events};
+use joint_wire::{Client, ClientConfig, ClientError, ErrorCode, Events, TlsConfig};
 
 /// A connection and the token store entries it belongs to: one per broker address.
 pub struct Session {
@@ -18,10 +18,12 @@ impl Session {
     /// Connects to the first reachable broker; signs in with the saved token when `sign_in`.
     /// The token is the one saved for the first address of `brokers` that has one, so a
     /// session saved with `--broker a,b` is found with `a`, `b` or `b,a` too. A saved token
-    /// the broker refuses is forgotten and reported as `bad_token` ("log in again").
-    pub async fn open(brokers: &[String], sign_in: bool) -> CliResult<Session> {
+    /// the broker refuses is forgotten and reported as `bad_token` ("log in again"). With
+    /// `tls`, the connection speaks TLS.
+    pub async fn open(brokers: &[String], tls: Option<TlsConfig>, sign_in: bool) -> CliResult<Session> {
         let store = TokenStore::locate()?;
         let mut config = ClientConfig::new(brokers.to_vec());
+        config.tls = tls;
         config.client_name = format!("joint/{}", env!("CARGO_PKG_VERSION"));
         let (client, events) = Client::connect(config).await?;
         let session = Session { client, events, store, brokers: brokers.to_vec() };

@@ -65,12 +65,16 @@ pub enum StartError {
         /// What binding it answered.
         source: std::io::Error,
     },
+    /// `--tls-ca` names an unusable file, or the system has no root certificates.
+    #[error("TLS to the broker: {0}")]
+    Tls(#[from] joint_wire::TlsError),
 }
 
 /// A bridge bound to its port, ready to [`Bridge::run`].
 pub struct Bridge {
     listener: TcpListener,
     settings: Settings,
+    tls: Option<joint_wire::TlsConfig>,
 }
 
 impl Bridge {
@@ -78,10 +82,11 @@ impl Bridge {
     /// requests come, so the bridge starts whether or not a broker is up.
     pub async fn build(settings: Settings) -> Result<Bridge, StartError> {
         settings.validate().map_err(StartError::Settings)?;
+        let tls = settings.broker_tls()?;
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| StartError::Listen { addr: settings.listen.clone(), source })?;
-        Ok(Bridge { listener, settings })
+        Ok(Bridge { listener, settings, tls })
     }
 
     /// The address the bridge listens on (the real port when bound to port 0).
@@ -92,8 +97,8 @@ impl Bridge {
     /// Serves until `shutdown` is cancelled: then live streams end, requests in progress
     /// finish, and every broker connection closes.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Bridge { listener, settings } = self;
-        let pool = Pool::new(settings.clone());
+        let Bridge { listener, settings, tls } = self;
+        let pool = Pool::new(settings.clone(), tls);
         let state = AppState { settings: Arc::new(settings), pool: pool.clone(), shutdown: shutdown.clone() };
         let app = with_layers(routes::router(state.clone()), &state.settings);
         let sweeper = tokio::spawn(close_idle(pool.clone(), state.settings.idle_ms, shutdown.clone()));

@@ -12,7 +12,7 @@
 use crate::error::{ApiError, Caller};
 use crate::settings::Settings;
 use joint_wire::message::SessionOk;
-use joint_wire::{Client, ClientConfig, ClientError, ClientEvent, Event, Events};
+use joint_wire::{Client, ClientConfig, ClientError, ClientEvent, Event, Events, TlsConfig};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -48,14 +48,15 @@ pub struct Pool {
 
 struct Inner {
     settings: Settings,
+    tls: Option<TlsConfig>,
     state: Mutex<State>,
     serials: AtomicU64,
 }
 
 impl Pool {
-    /// An empty pool reaching the brokers of `settings`.
-    pub fn new(settings: Settings) -> Pool {
-        Pool { inner: Arc::new(Inner { settings, state: Mutex::default(), serials: AtomicU64::new(0) }) }
+    /// An empty pool reaching the brokers of `settings`, over TLS when `tls` is given.
+    pub fn new(settings: Settings, tls: Option<TlsConfig>) -> Pool {
+        Pool { inner: Arc::new(Inner { settings, tls, state: Mutex::default(), serials: AtomicU64::new(0) }) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -81,6 +82,7 @@ impl Pool {
         config.client_name = format!("joint-http-bridge/{}", env!("CARGO_PKG_VERSION"));
         config.connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
         config.client_ip = Some(ip.to_string());
+        config.tls = self.inner.tls.clone();
         // A stream whose HTTP client reads slowly leaves its backlog with the broker, which
         // feeds the subscription from storage once it reads on: the bridge's memory stays
         // bounded however slow its clients are.

@@ -2,6 +2,8 @@
 //! Tests build it with [`Settings::for_tests`] and edit it.
 
 use clap::Parser;
+use joint_wire::{TlsConfig, TlsError};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The bridge's configuration.
@@ -58,6 +60,14 @@ pub struct Settings {
     /// when none is given.
     #[arg(long = "cors-origin", env = "JOINT_HTTP_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Speak TLS to the broker, trusting the system's root certificates.
+    #[arg(long, env = "JOINT_TLS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub tls: bool,
+
+    /// Speak TLS to the broker, trusting the CA certificates of this PEM file (implies --tls).
+    #[arg(long, env = "JOINT_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Settings {
@@ -87,6 +97,15 @@ impl Settings {
             return Err("timeouts and the keep-alive interval must be at least 1 ms".into());
         }
         Ok(())
+    }
+
+    /// The TLS configuration for broker connections that `--tls` or `--tls-ca` asks for.
+    pub fn broker_tls(&self) -> Result<Option<TlsConfig>, TlsError> {
+        if self.tls || self.tls_ca.is_some() {
+            TlsConfig::new(self.tls_ca.as_deref()).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// How long one broker request may take.

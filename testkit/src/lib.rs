@@ -121,6 +121,14 @@ impl TestDb {
         TestDb { url: url_for(&admin, &name), name, admin: Some(admin) }
     }
 
+    /// A new database with no schema at all (what a first start or an upgrade test begins with).
+    pub async fn empty() -> TestDb {
+        let admin = admin_url();
+        let name = unique("t");
+        connect(&admin).await.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a database");
+        TestDb { url: url_for(&admin, &name), name, admin: Some(admin) }
+    }
+
     /// A database the broker migrates itself, on a server the test runs (see [`PrivatePg`]).
     pub fn external(url: &str) -> TestDb {
         TestDb { url: url.to_owned(), name: url.rsplit('/').next().unwrap_or_default().to_owned(), admin: None }
@@ -441,6 +449,60 @@ impl Drop for PrivatePg {
             .arg(self.bin.join("pg_ctl"))
             .args(["-D", &self.data(), "-m", "immediate", "stop"])
             .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A private CA and a broker certificate it signed for `localhost` and `127.0.0.1`, made
+/// at test time and written as PEM files; removed when dropped.
+pub struct TestCert {
+    dir: std::path::PathBuf,
+    /// The CA certificate clients trust (`--tls-ca`).
+    pub ca: std::path::PathBuf,
+    /// The broker's certificate (`--tls-cert`).
+    pub cert: std::path::PathBuf,
+    /// The broker's private key (`--tls-key`).
+    pub key: std::path::PathBuf,
+}
+
+impl TestCert {
+    /// Generates the CA and the certificate.
+    pub fn new() -> TestCert {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "Joint test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("a self-signed CA");
+        let key = KeyPair::generate().expect("a broker key");
+        let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("names");
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("a certificate signed by the CA");
+        let dir = std::env::temp_dir().join(unique("joint-tls"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = TestCert { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem"), dir };
+        std::fs::write(&files.ca, ca.pem()).unwrap();
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        files
+    }
+
+    /// A client configuration for `addr` that speaks TLS trusting this CA and does not reconnect.
+    pub fn client_config(&self, addr: &str) -> ClientConfig {
+        let mut config = ClientConfig::new(vec![addr.to_string()]);
+        config.reconnect = false;
+        config.tls = Some(joint_wire::TlsConfig::from_ca_file(&self.ca).expect("the test CA loads"));
+        config
+    }
+}
+
+impl Default for TestCert {
+    fn default() -> Self {
+        TestCert::new()
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -13,6 +13,7 @@ use crate::message::{
     RemovedOk, Request, SessionOk, SubscribeOk, UserDetail, UserInfo, UserOk, UsersPage,
 };
 use crate::resume::{Resumes, Tracks};
+use crate::tls::{Stream, TlsConfig};
 use crate::PROTOCOL_VERSION;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -21,7 +22,6 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
 
@@ -46,6 +46,8 @@ pub struct ClientConfig {
     /// this process. `None`: events queue without bound — only for a client whose
     /// application never waits on a reply while it leaves events unread.
     pub event_capacity: Option<usize>,
+    /// Speak TLS to the broker, trusting these certificates; `None` for plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ClientConfig {
@@ -58,6 +60,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             client_ip: None,
             event_capacity: None,
+            tls: None,
         }
     }
 }
@@ -187,7 +190,7 @@ pub struct Client {
     shared: Arc<Mutex<Shared>>,
 }
 
-type Transport = Framed<TcpStream, FrameCodec>;
+type Transport = Framed<Stream, FrameCodec>;
 
 impl Client {
     /// Connects to the first reachable broker of `config.brokers` and says `hello`.
@@ -444,15 +447,21 @@ async fn open(config: &ClientConfig, shared: &Mutex<Shared>) -> Result<Transport
 }
 
 async fn handshake(addr: &str, config: &ClientConfig) -> Result<(Transport, HelloOk), ClientError> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| ClientError::Connect(e.to_string()))?;
-    stream.set_nodelay(true).ok();
+    let stream = crate::tls::connect(addr, config.tls.as_ref()).await.map_err(ClientError::Connect)?;
     let mut transport = Framed::new(stream, FrameCodec::new(DEFAULT_MAX_FRAME));
     let hello = Request::Hello {
         version: PROTOCOL_VERSION,
         client: Some(config.client_name.clone()),
         client_ip: config.client_ip.clone(),
     };
-    let value = exchange(&mut transport, 0, hello).await?;
+    let value = match exchange(&mut transport, 0, hello).await {
+        // The broker could not read our first frame (a TLS-only port read plaintext, say):
+        // nothing was established, so this address failed; its reason tells why.
+        Err(ClientError::Broker(body)) if body.code == ErrorCode::BadFrame => {
+            return Err(ClientError::Connect(format!("the broker refused the connection: {}", body.msg)))
+        }
+        other => other?,
+    };
     let hello: HelloOk = from_value(&value).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let max_frame = usize::try_from(hello.max_frame).unwrap_or(usize::MAX);
     *transport.codec_mut() = FrameCodec::new(max_frame.max(DEFAULT_MAX_FRAME));

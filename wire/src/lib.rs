@@ -4,6 +4,7 @@
 //! - [`message`]: typed requests, reply payloads and events.
 //! - [`error`]: the contract's error codes and the error object.
 //! - [`client`]: the async client library used by every Joint program.
+//! - [`tls`]: which certificates a client trusts when the broker speaks TLS.
 //!
 //! This crate depends on no other crate of the project and never touches PostgreSQL.
 
@@ -14,11 +15,13 @@ pub mod codec;
 pub mod error;
 pub mod message;
 mod resume;
+pub mod tls;
 
 pub use client::{Client, ClientConfig, ClientError, ClientEvent, Events};
 pub use codec::{FrameCodec, FrameError, Payload, PayloadError};
 pub use error::{ErrorBody, ErrorCode};
 pub use message::{Event, Op, Request};
+pub use tls::{TlsConfig, TlsError};
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u64 = 1;

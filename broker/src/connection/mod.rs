@@ -26,8 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -45,11 +44,18 @@ const IDLE_READ_BUFFER: usize = 512;
 /// How long a closing connection waits for the acks of publishes it already handed on.
 const PROMISE_WAIT: Duration = Duration::from_secs(10);
 
-/// Serves one accepted connection, holding its place among its IP's connections, until it
-/// closes.
-pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, ip_slot: IpSlot, shutdown: CancellationToken) {
-    stream.set_nodelay(true).ok();
-    let (mut reader, writer) = stream.into_split();
+/// Serves one accepted connection, given as its two halves (a TCP socket's, or a TLS
+/// stream's), holding its place among its IP's connections, until it closes.
+pub async fn serve<R, W>(
+    ctx: Arc<Ctx>,
+    (mut reader, writer): (R, W),
+    peer: SocketAddr,
+    ip_slot: IpSlot,
+    shutdown: CancellationToken,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let outbox = Arc::new(Outbox::new(EVENT_QUEUE));
     let write_timeout = Duration::from_millis(ctx.settings.write_timeout_ms);
     let writer_task = tokio::spawn({
@@ -69,8 +75,7 @@ pub async fn serve(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, ip_slot: 
 }
 
 /// Refuses a connection over a limit with a connection error, then closes it.
-pub async fn refuse(stream: TcpStream, body: ErrorBody) {
-    let (mut reader, writer) = stream.into_split();
+pub async fn refuse<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>((mut reader, writer): (R, W), body: ErrorBody) {
     let outbox = Outbox::new(1);
     outbox.push_reply(Bytes::from(frame(&encode_err(None, &body))));
     outbox.close();
@@ -78,7 +83,7 @@ pub async fn refuse(stream: TcpStream, body: ErrorBody) {
 }
 
 /// Reads and discards input for up to [`DRAIN`] or until the peer closes.
-async fn drain(reader: &mut OwnedReadHalf) {
+async fn drain<R: AsyncRead + Unpin>(reader: &mut R) {
     let deadline = tokio::time::Instant::now() + DRAIN;
     // On the heap: a buffer in the future itself would make every connection's task larger.
     let mut sink = vec![0u8; 4096];
@@ -104,7 +109,7 @@ struct Handler {
 }
 
 impl Handler {
-    async fn run(&mut self, reader: &mut OwnedReadHalf, shutdown: &CancellationToken) {
+    async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R, shutdown: &CancellationToken) {
         let settings = &self.ctx.settings;
         let mut codec = FrameCodec::new(settings.max_frame);
         let mut buffer = BytesMut::with_capacity(IDLE_READ_BUFFER);
@@ -178,7 +183,7 @@ impl Handler {
     }
 
     /// Sends a connection error, closes the outbox and drains input before closing.
-    async fn fatal(&mut self, reader: &mut OwnedReadHalf, body: ErrorBody) {
+    async fn fatal<R: AsyncRead + Unpin>(&mut self, reader: &mut R, body: ErrorBody) {
         tracing::debug!(conn = self.id, code = %body.code, "closing connection");
         // Publishes already handed to the committer are answered before the last words.
         let _ = tokio::time::timeout(PROMISE_WAIT, self.outbox.wait_promised()).await;

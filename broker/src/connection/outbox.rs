@@ -16,8 +16,7 @@ use std::collections::{HashSet, VecDeque};
 use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 /// How many non-message events may wait for a slow reader before they collapse into `resync`.
@@ -334,7 +333,7 @@ impl Outbox {
 
     /// Writes queued frames until the outbox closes. A socket that accepts no byte for
     /// `write_timeout` (a dead reader) is given up; a merely slow one is waited for.
-    pub async fn write_to(&self, mut socket: OwnedWriteHalf, write_timeout: Duration) {
+    pub async fn write_to<W: AsyncWrite + Unpin>(&self, mut socket: W, write_timeout: Duration) {
         while let Some((batch, written)) = self.next_batch().await {
             if write_frames(&mut socket, batch, write_timeout).await.is_err() {
                 self.mark_dead();
@@ -353,7 +352,11 @@ const MAX_IOVECS: usize = 256;
 /// Writes frames as they are, without copying them into a buffer: an idle connection keeps
 /// no write buffer, and the bytes a message was encoded into once go to every socket. A
 /// socket that accepts no byte for `write_timeout` is an error.
-async fn write_frames(socket: &mut OwnedWriteHalf, batch: Vec<Bytes>, write_timeout: Duration) -> std::io::Result<()> {
+async fn write_frames<W: AsyncWrite + Unpin>(
+    socket: &mut W,
+    batch: Vec<Bytes>,
+    write_timeout: Duration,
+) -> std::io::Result<()> {
     let mut frames = VecDeque::from(batch);
     while !frames.is_empty() {
         let slices: Vec<IoSlice<'_>> = frames.iter().take(MAX_IOVECS).map(|frame| IoSlice::new(frame)).collect();
@@ -375,7 +378,11 @@ async fn write_frames(socket: &mut OwnedWriteHalf, batch: Vec<Bytes>, write_time
             }
         }
     }
-    Ok(())
+    // A no-op on TCP; a TLS stream may keep encrypted bytes it could not write yet, and
+    // only a flush pushes them out when no further write comes.
+    tokio::time::timeout(write_timeout, socket.flush())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
 /// A reply owed to a connection, queued by whichever task learns the answer. Dropped

@@ -33,14 +33,15 @@ pub const MIGRATIONS: &[Migration] = &[
 /// An arbitrary constant naming Joint's migration lock.
 const MIGRATION_LOCK: i64 = 0x4a6f_696e_7400;
 
-/// Applies the migrations this database has not seen yet; returns how many were applied.
-pub async fn apply(client: &mut Object) -> Result<usize, BrokerError> {
+/// Applies the migrations this database has not seen yet, up to and including version
+/// `target`; returns those applied, in order.
+pub async fn apply(client: &mut Object, target: i32) -> Result<Vec<&'static Migration>, BrokerError> {
     let internal = |e: tokio_postgres::Error| BrokerError::Internal(anyhow::Error::new(e).context("migrating"));
     // Pool connections end statements after a few seconds (see `Store::new`); waiting for
     // another broker's migrations, or a long migration, must not be cut short.
     client.batch_execute("SET statement_timeout = 0; SET lock_timeout = 0").await.map_err(internal)?;
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(internal)?;
-    let result = apply_locked(client).await;
+    let result = apply_locked(client, target).await;
     let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
     let reset = client.batch_execute("RESET statement_timeout; RESET lock_timeout").await;
     let applied = result?;
@@ -49,7 +50,7 @@ pub async fn apply(client: &mut Object) -> Result<usize, BrokerError> {
     Ok(applied)
 }
 
-async fn apply_locked(client: &mut Object) -> Result<usize, BrokerError> {
+async fn apply_locked(client: &mut Object, target: i32) -> Result<Vec<&'static Migration>, BrokerError> {
     let internal = |e: tokio_postgres::Error| BrokerError::Internal(anyhow::Error::new(e).context("migrating"));
     client
         .batch_execute(
@@ -68,8 +69,8 @@ async fn apply_locked(client: &mut Object) -> Result<usize, BrokerError> {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let mut count = 0;
-    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    let mut done = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| m.version <= target && !applied.contains(&m.version)) {
         let tx = client.transaction().await.map_err(internal)?;
         tx.batch_execute(migration.sql).await.map_err(|e| {
             BrokerError::Internal(anyhow::Error::new(e).context(format!("applying {}", migration.name)))
@@ -82,7 +83,7 @@ async fn apply_locked(client: &mut Object) -> Result<usize, BrokerError> {
         .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         tracing::info!(migration = migration.name, "applied migration");
-        count += 1;
+        done.push(migration);
     }
-    Ok(count)
+    Ok(done)
 }

@@ -7,11 +7,13 @@ mod groups;
 mod messages;
 pub mod migrate;
 mod order;
+mod status;
 
 pub use accounts::{AccountDeletion, Credentials};
 pub use groups::{GroupChange, MembershipChange, ALL};
 pub use messages::{NewMessage, Page, Publication, Published, ReadMarker, Window};
 pub use order::OrderGuard;
+pub use status::{Counts, Status};
 
 use crate::error::BrokerError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -84,10 +86,17 @@ impl Store {
         Ok(Store { pool, timeout, order: Arc::default() })
     }
 
-    /// Applies pending migrations; called once at start.
-    pub async fn migrate(&self) -> Result<usize, BrokerError> {
+    /// Applies every pending migration (at start, and by `joint-broker migrate`); returns
+    /// those applied.
+    pub async fn migrate(&self) -> Result<Vec<&'static migrate::Migration>, BrokerError> {
+        self.migrate_to(i32::MAX).await
+    }
+
+    /// Applies pending migrations up to and including version `target`, leaving later ones
+    /// pending: how a database of an older release is made (tests of upgrades use it).
+    pub async fn migrate_to(&self, target: i32) -> Result<Vec<&'static migrate::Migration>, BrokerError> {
         let mut client = self.client().await?;
-        migrate::apply(&mut client).await
+        migrate::apply(&mut client, target).await
     }
 
     async fn client(&self) -> Result<Object, BrokerError> {

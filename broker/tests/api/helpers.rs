@@ -35,8 +35,20 @@ impl Drop for BrokerProcess {
 /// Starts the binary on port 0 and reads the bound address from its log, which it keeps;
 /// `rust_log` must let INFO through (the address is logged at INFO).
 pub fn start_binary(db_url: &str, rust_log: &str) -> (BrokerProcess, std::net::SocketAddr, Log) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_joint-broker"))
-        .args(["--listen", "127.0.0.1:0", "--database-url", db_url, "--scrypt-log-n", "4", "--scrypt-r", "1"])
+    start_binary_with(db_url, rust_log, &["--listen", "127.0.0.1:0"], &[])
+}
+
+/// The binary as [`broker_command`] makes it, with cheap scrypt and the given extra flags.
+pub fn start_binary_with(
+    db_url: &str,
+    rust_log: &str,
+    flags: &[&str],
+    more: &[String],
+) -> (BrokerProcess, std::net::SocketAddr, Log) {
+    let mut child = broker_command()
+        .args(["--database-url", db_url, "--scrypt-log-n", "4", "--scrypt-r", "1"])
+        .args(flags)
+        .args(more)
         .env("RUST_LOG", rust_log)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -61,6 +73,18 @@ pub fn start_binary(db_url: &str, rust_log: &str) -> (BrokerProcess, std::net::S
         }
     });
     (BrokerProcess(child), addr, log)
+}
+
+/// The broker binary with no `JOINT_*` variable inherited from the test's environment, so
+/// that only what a test sets counts.
+pub fn broker_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_joint-broker"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("JOINT_") {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// Sends SIGTERM, as a service manager would.

@@ -3,19 +3,24 @@
 mod helpers;
 
 mod accounts;
+mod backup_restore;
 mod bad_input;
 mod client;
+mod config_file;
 mod durability;
 mod error_codes;
 mod groups;
 mod legacy;
 mod limits;
+mod maintenance;
 mod messages;
 mod metrics;
 mod names;
 mod presence;
 mod resilience;
+mod secrets;
 mod session_life;
 mod shutdown;
 mod slow_readers;
 mod subscriptions;
+mod tls;

@@ -13,7 +13,6 @@ use serde_json::{Map, Value as Json};
 use std::collections::HashSet;
 use std::io::{BufRead, Read, Write};
 use tokio::io::AsyncBufReadExt;
-use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 /// The largest frame `raw` sends or reads: above the broker's limit, so that oversized
@@ -44,7 +43,7 @@ pub async fn raw(ctx: &mut Context) -> CliResult {
     let mut failures = Vec::new();
     let mut connected = None;
     for addr in &ctx.brokers {
-        match TcpStream::connect(addr).await {
+        match joint_wire::tls::connect(addr, ctx.tls.as_ref()).await {
             Ok(stream) => {
                 connected = Some(stream);
                 break;

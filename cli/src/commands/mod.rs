@@ -11,13 +11,17 @@ use crate::args::{AccountCommand, Cli, Command, GroupCommand, MemberCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::Output;
 use crate::session::Session;
+use joint_wire::TlsConfig;
 use rust_i18n::t;
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 
 /// What every subcommand gets: where to connect and where to print.
 pub struct Context {
     /// The broker addresses, in failover order.
     pub brokers: Vec<String>,
+    /// TLS to the broker, when `--tls` or `--tls-ca` asked for it.
+    pub tls: Option<TlsConfig>,
     /// stdout.
     pub out: Output,
 }
@@ -25,18 +29,29 @@ pub struct Context {
 impl Context {
     /// A connection signed in with the saved session.
     pub async fn session(&self) -> CliResult<Session> {
-        Session::open(&self.brokers, true).await
+        Session::open(&self.brokers, self.tls.clone(), true).await
     }
 
     /// A connection that is not signed in yet.
     pub async fn anonymous(&self) -> CliResult<Session> {
-        Session::open(&self.brokers, false).await
+        Session::open(&self.brokers, self.tls.clone(), false).await
     }
+}
+
+/// The TLS configuration `--tls` (system roots) or `--tls-ca FILE` asks for.
+fn tls_config(tls: bool, ca_file: Option<&Path>) -> CliResult<Option<TlsConfig>> {
+    if !tls && ca_file.is_none() {
+        return Ok(None);
+    }
+    TlsConfig::new(ca_file)
+        .map(Some)
+        .map_err(|e| CliError::Local(t!("cli.err.tls", detail = e.to_string()).to_string()))
 }
 
 /// Runs the chosen subcommand.
 pub async fn run(cli: Cli) -> CliResult {
-    let mut ctx = Context { brokers: cli.brokers, out: Output::new(cli.json) };
+    let tls = tls_config(cli.tls, cli.tls_ca.as_deref())?;
+    let mut ctx = Context { brokers: cli.brokers, tls, out: Output::new(cli.json) };
     let ctx = &mut ctx;
     match cli.command {
         Command::Register(args) => account::register(ctx, args).await,

@@ -12,3 +12,4 @@ mod messages;
 mod prompts;
 mod readme;
 mod tail;
+mod tls;

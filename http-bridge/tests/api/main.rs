@@ -7,4 +7,5 @@ mod endpoints;
 mod error_codes;
 mod limits;
 mod streams;
+mod tls;
 mod walkthrough;
