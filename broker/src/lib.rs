@@ -6,6 +6,7 @@
 pub mod committer;
 pub mod connection;
 pub mod error;
+pub mod flood;
 pub mod hub;
 pub mod limits;
 pub mod metrics;

@@ -6,11 +6,14 @@ mod accounts;
 mod groups;
 mod messages;
 pub mod migrate;
+mod moderation;
 mod order;
 
 pub use accounts::{AccountDeletion, Credentials};
-pub use groups::{GroupChange, MembershipChange};
+pub use groups::{GroupChange, GroupQuotas, MembershipChange};
 pub use messages::{NewMessage, Page, Publication, Published, ReadMarker, Window};
+pub(crate) use moderation::account_disabled;
+pub use moderation::{SessionLookup, Tombstone};
 pub use order::OrderGuard;
 
 use crate::error::BrokerError;
