@@ -136,6 +136,9 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
                         Err(err) => break Err(err.into()),
                     }
                 }
+                Some(ClientEvent::Event(Event::MessageDeleted { group, gid: of, seq })) if of == gid => {
+                    above(&editor, &ctx.out.deleted_line(&group, gid, seq)?)?;
+                }
                 Some(ClientEvent::Event(Event::SessionEnded { .. })) => {
                     session.forget_token()?;
                     break Err(CliError::Denied(ErrorCode::BadToken));
