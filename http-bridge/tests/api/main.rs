@@ -6,5 +6,6 @@ mod helpers;
 mod endpoints;
 mod error_codes;
 mod limits;
+mod moderation;
 mod streams;
 mod walkthrough;
