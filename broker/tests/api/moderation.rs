@@ -175,6 +175,7 @@ async fn operator_operations_are_refused_to_others_and_checked() {
     assert_eq!(code(ann.user_create("cat", "Cat", "password-1").await), ErrorCode::NotAllowed);
     // invalid_argument ranks before not_allowed.
     assert_eq!(code(ann.user_disable("Not A Login").await), ErrorCode::InvalidArgument);
+    assert_eq!(code(ann.user_create("cat", "Cat", "short").await), ErrorCode::InvalidArgument);
     let Err(ClientError::Broker(err)) = boss.user_disable("ghost").await else { panic!("refused") };
     assert_eq!((err.code, err.logins), (ErrorCode::UnknownUser, Some(vec!["ghost".to_owned()])));
     assert_eq!(code(boss.user_create("ann", "Ann", "password-1").await), ErrorCode::LoginTaken);
