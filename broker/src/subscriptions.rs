@@ -13,7 +13,8 @@ use crate::hub::ConnId;
 use crate::metrics::Metrics;
 use crate::store::{Store, UserId};
 use bytes::Bytes;
-use joint_wire::message::{encode_event, Event, Message};
+use joint_wire::codec::Payload;
+use joint_wire::message::{encode_event, Event, Incoming, Message};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +54,16 @@ impl Outgoing {
         let seq = message.seq as i64;
         Outgoing { seq, frame: frame(&Event::Message(message)) }
     }
+}
+
+/// The tombstone of an encoded `message` frame: the same message with an empty body and
+/// `deleted: true`.
+fn tombstone_of(message_frame: &Bytes) -> Option<Bytes> {
+    let payload = Payload::parse(message_frame.get(4..)?).ok()?;
+    let Ok(Incoming::Event(Event::Message(mut message))) = Incoming::parse(&payload) else { return None };
+    message.body.clear();
+    message.deleted = true;
+    Some(Outgoing::new(message).frame)
 }
 
 fn frame(event: &Event) -> Bytes {
@@ -161,14 +172,16 @@ impl Subscriptions {
     }
 
     /// Tells a group's subscribers that message `seq` is now a tombstone: those already sent
-    /// it get `frame` (`message_deleted`), after it in their queue; the others will read the
-    /// tombstone from storage, and a catch-up read that may predate the deletion is read
-    /// again. Called in the deletion's commit order, after every earlier fan-out of the group.
+    /// it get `frame` (`message_deleted`), after it in their queue, and a copy still queued
+    /// for a slow reader is replaced by the tombstone; the others will read the tombstone
+    /// from storage, and a catch-up read that may predate the deletion is read again.
+    /// Called in the deletion's commit order, after every earlier fan-out of the group.
     pub fn message_deleted(&self, gid: i64, seq: i64, frame: Bytes) {
         let mut state = self.state();
         let Some(group) = state.groups.get_mut(&gid) else { return };
         group.deletions += 1;
         for sub in group.subs.values().filter(|sub| sub.next_seq > seq) {
+            sub.outbox.replace_message(gid, seq, tombstone_of);
             // Not droppable like other events: a lost one would leave the body on screen.
             sub.outbox.push_control(frame.clone());
         }
@@ -247,7 +260,7 @@ impl Subscriptions {
                     behind.push(CatchUp { gid, conn: *conn, id: sub.id });
                     break;
                 }
-                sub.outbox.push_message(message.frame.clone());
+                sub.outbox.push_message(message.frame.clone(), gid, message.seq);
                 self.metrics.deliveries.inc();
                 sub.next_seq += 1;
             }
@@ -312,7 +325,7 @@ impl Subscriptions {
                 return Progress::Behind;
             }
             if message.seq == s.next_seq {
-                s.outbox.push_message(message.frame.clone());
+                s.outbox.push_message(message.frame.clone(), sub.gid, message.seq);
                 self.metrics.deliveries.inc();
                 s.next_seq += 1;
             }
@@ -401,6 +414,28 @@ mod tests {
         assert_eq!(subscriptions.position(late).unwrap().next_seq, 1);
         let (frames, _) = sent.next_batch().await.unwrap();
         assert_eq!(frames, vec![tombstone], "only the subscription already past seq 2 is told");
+    }
+
+    #[tokio::test]
+    async fn a_deleted_message_still_queued_for_a_slow_reader_goes_out_as_its_tombstone() {
+        let subscriptions = Subscriptions::default();
+        let outbox = Arc::new(Outbox::new(16));
+        let sub = subscriptions.subscribe(7, "g7", 1, 1, outbox.clone(), 1, 2);
+        let position = subscriptions.position(sub).unwrap();
+        let stored = [outgoing(7, 1), outgoing(7, 2)];
+        assert_eq!(subscriptions.deliver(sub, &stored, true, position.deletions), Progress::Live);
+        let notice = Bytes::from_static(b"message_deleted");
+        subscriptions.message_deleted(7, 1, notice.clone());
+        let (frames, _) = outbox.next_batch().await.unwrap();
+        assert_eq!(frames.len(), 3);
+        let Incoming::Event(Event::Message(first)) =
+            Incoming::parse(&Payload::parse(&frames[0][4..]).unwrap()).unwrap()
+        else {
+            panic!("a message first")
+        };
+        assert_eq!((first.seq, first.body.as_str(), first.deleted), (1, "", true), "the body never leaves");
+        assert_eq!(frames[1], stored[1].frame, "seq 2 untouched");
+        assert_eq!(frames[2], notice);
     }
 
     #[tokio::test]
