@@ -185,28 +185,27 @@ pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Re
             return Err(rate_limited(wait));
         }
     };
-    let found = match hash {
-        Some(hash) => (hash, ctx.store.session(&hash, ctx.token_lifetime()).await?),
-        None => ([0; 32], SessionLookup::Unknown),
+    let lookup = match &hash {
+        Some(hash) => ctx.store.session(hash, ctx.token_lifetime()).await?,
+        None => SessionLookup::Unknown,
     };
-    let verdict = match &found.1 {
+    let verdict = match &lookup {
         SessionLookup::Live(..) => Verdict::Succeeded,
         SessionLookup::Disabled => Verdict::Uncounted,
         SessionLookup::Unknown => Verdict::Failed,
     };
     let judged = ctx.auth_failures.judge(vec![(attempt, verdict)], Instant::now()).map_err(rate_limited);
-    let (hash, (account, groups)) = match found {
-        (_, SessionLookup::Disabled) => return Err(account_disabled()),
-        (hash, SessionLookup::Live(account, groups)) => (hash, (account, groups)),
-        (_, SessionLookup::Unknown) => {
+    let (account, groups) = match lookup {
+        SessionLookup::Disabled => return Err(account_disabled()),
+        SessionLookup::Unknown => {
             judged?;
-            return Err(BrokerError::refused(
-                ErrorCode::BadToken,
-                "the session token is unknown or expired; log in again",
-            ));
+            let msg = "the session token is unknown or expired; log in again";
+            return Err(BrokerError::refused(ErrorCode::BadToken, msg));
         }
+        SessionLookup::Live(account, groups) => (account, groups),
     };
     judged?;
+    let hash = hash.ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("a live session without a token")))?;
     let session = Session { account: account.clone(), token: hash };
     Ok(reply.with(&session_ok(None, &account, groups), vec![Effect::SignIn(session)]))
 }
