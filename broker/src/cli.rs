@@ -26,7 +26,7 @@ pub struct Cli {
 }
 
 /// The maintenance jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Apply pending database migrations, list them, and exit.
     Migrate,
@@ -35,6 +35,37 @@ pub enum Command {
     /// Check every setting (file, environment, flags) and print the effective ones, secrets
     /// redacted; exit non-zero with the reason when something is wrong.
     CheckConfig,
+    /// Import the accounts, groups and memberships of the old chat (its `users`, `chats`
+    /// and `users_to_chats` tables), hashing its plain-text passwords, and print a report of
+    /// what was imported and what could not be, with the reason. Running it again imports
+    /// nothing new.
+    ImportLegacy(ImportLegacyArgs),
+}
+
+/// `import-legacy`'s own flags.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ImportLegacyArgs {
+    /// The old chat's PostgreSQL URL.
+    #[arg(long, value_name = "POSTGRES_URL", env = "JOINT_LEGACY_DATABASE_URL", hide_env_values = true)]
+    pub from: String,
+    /// Import an old login Joint's rules refuse under this Joint login (the report proposes
+    /// one for each); repeatable.
+    #[arg(long = "map", value_name = "OLD=NEW", value_parser = rename)]
+    pub maps: Vec<(String, String)>,
+    /// Import an old chat whose name Joint's rules refuse under this group name; repeatable.
+    #[arg(long = "map-group", value_name = "OLD=NEW", value_parser = rename)]
+    pub group_maps: Vec<(String, String)>,
+    /// Report what would be imported, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Splits `OLD=NEW` at its last `=` (a Joint login never holds one).
+fn rename(value: &str) -> Result<(String, String), String> {
+    match value.rsplit_once('=') {
+        Some((old, new)) if !old.is_empty() && !new.is_empty() => Ok((old.to_owned(), new.to_owned())),
+        _ => Err(format!("expected OLD=NEW, got {value:?}")),
+    }
 }
 
 /// A parsed command line with what `check-config` needs to tell where each value came from.
@@ -129,6 +160,33 @@ mod tests {
     fn a_missing_required_setting_is_named() {
         let err = parse(["joint-broker", "status"].map(OsString::from)).unwrap_err();
         assert!(err.to_string().contains("--database-url"), "{err}");
+    }
+
+    #[test]
+    fn import_legacy_takes_its_maps() {
+        let args = [
+            "joint-broker",
+            "import-legacy",
+            "--from",
+            "postgres://old",
+            "--map",
+            "Иван=ivan",
+            "--map",
+            "a=b=c",
+            "--map-group",
+            "a/b=a-b",
+            "--dry-run",
+            "--database-url",
+            "postgres://x",
+        ];
+        let invocation = parse(args.map(OsString::from)).unwrap();
+        let Some(Command::ImportLegacy(import)) = invocation.cli.command else { panic!("not import-legacy") };
+        assert_eq!(import.from, "postgres://old");
+        assert_eq!(import.maps, [("Иван".into(), "ivan".into()), ("a=b".into(), "c".into())]);
+        assert_eq!(import.group_maps, [("a/b".into(), "a-b".into())]);
+        assert!(import.dry_run);
+        let bad = parse(["joint-broker", "import-legacy", "--from", "x", "--map", "nothing"].map(OsString::from));
+        assert!(bad.unwrap_err().to_string().contains("expected OLD=NEW"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod committer;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod flood;
 pub mod hub;
 pub mod legacy;
 pub mod limits;

@@ -2,10 +2,10 @@
 //! the broker until SIGTERM or Ctrl-C or does one maintenance job.
 
 use anyhow::Context;
-use joint_broker::cli::{self, Command, Invocation, ParseError};
+use joint_broker::cli::{self, Command, ImportLegacyArgs, Invocation, ParseError};
 use joint_broker::server::Broker;
 use joint_broker::settings::Settings;
-use joint_broker::{config, maintenance, telemetry};
+use joint_broker::{config, legacy, maintenance, telemetry};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -27,11 +27,12 @@ fn main() -> ExitCode {
         Err(err) => return fail(anyhow::Error::new(err).context("starting the async runtime")),
     };
     let settings = &invocation.cli.settings;
-    let report = match invocation.cli.command {
+    let report = match &invocation.cli.command {
         None => runtime.block_on(serve(settings.clone())).map(|()| String::new()),
         Some(Command::Migrate) => runtime.block_on(maintenance::migrate(settings)),
         Some(Command::Status) => runtime.block_on(maintenance::status(settings)),
         Some(Command::CheckConfig) => check_config(&invocation),
+        Some(Command::ImportLegacy(args)) => runtime.block_on(import_legacy(settings, args)),
     };
     match report {
         Ok(report) => {
@@ -53,6 +54,20 @@ fn check_config(invocation: &Invocation) -> anyhow::Result<String> {
     maintenance::check_config(&invocation.cli.settings).context("invalid configuration")?;
     let settings = config::effective(&cli::command(), &invocation.matches, &invocation.from_file);
     Ok(format!("{settings}# the configuration is valid\n"))
+}
+
+/// The old chat's data into Joint's database; the report is the output.
+async fn import_legacy(settings: &Settings, args: &ImportLegacyArgs) -> anyhow::Result<String> {
+    let options = legacy::ImportOptions {
+        from: args.from.clone(),
+        renames: legacy::Renames {
+            logins: args.maps.iter().cloned().collect(),
+            groups: args.group_maps.iter().cloned().collect(),
+        },
+        dry_run: args.dry_run,
+    };
+    let report = legacy::import(settings, &options).await.context("importing the old chat")?;
+    Ok(report.to_string())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

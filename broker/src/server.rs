@@ -2,6 +2,7 @@
 
 use crate::committer::Committer;
 use crate::connection;
+use crate::flood::PublishRate;
 use crate::hub::Hub;
 use crate::limits::{Backoff, PasswordKey, PerIp, Window};
 use crate::metrics::{self, Metrics};
@@ -49,6 +50,8 @@ pub struct Ctx {
     pub auth_failures: Backoff<IpAddr>,
     /// Registration attempts per IP per minute.
     pub registrations: Window<IpAddr>,
+    /// Publishes per user (flood control).
+    pub publish_rate: PublishRate,
     /// Connections per client IP: the peer's, or for a trusted proxy the one its `hello` names.
     pub per_ip: PerIp,
     /// What the metrics endpoint reports.
@@ -103,6 +106,7 @@ impl Broker {
             password_failures: Backoff::new(settings.login_failures, backoff_max),
             auth_failures: Backoff::new(settings.login_failures, backoff_max),
             registrations: Window::new(settings.registrations_per_minute, Duration::from_secs(60)),
+            publish_rate: PublishRate::new(settings.publish_rate, settings.publish_burst),
             per_ip: PerIp::new(settings.max_connections_per_ip),
             metrics,
             settings,

@@ -6,6 +6,15 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Who may create accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    /// Anyone, with `register`.
+    Open,
+    /// Only operators, with `user_create`; `register` answers `not_allowed`.
+    Closed,
+}
+
 /// The broker's configuration.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "joint-broker", version, about = "The Joint chat broker")]
@@ -115,6 +124,35 @@ pub struct Settings {
     #[arg(long, env = "JOINT_SESSION_SWEEP_MS", default_value_t = 60_000)]
     pub session_sweep_ms: u64,
 
+    /// Logins of the operators, who may use user_disable, user_enable, user_create and
+    /// delete any message (repeatable; the environment variable is comma-separated).
+    #[arg(long = "operator", env = "JOINT_OPERATORS", value_delimiter = ',')]
+    pub operators: Vec<String>,
+
+    /// Whether anyone may `register` (open) or only operators create accounts (closed).
+    #[arg(long, env = "JOINT_REGISTRATION", value_enum, default_value_t = Registration::Open)]
+    pub registration: Registration,
+
+    /// Publishes per second each user may sustain, over all their connections (0 = no limit).
+    #[arg(long, env = "JOINT_PUBLISH_RATE", default_value_t = 50)]
+    pub publish_rate: u32,
+
+    /// Publishes a user may send at once before the rate applies.
+    #[arg(long, env = "JOINT_PUBLISH_BURST", default_value_t = 200)]
+    pub publish_burst: u32,
+
+    /// Live groups one user may have created (0 = no limit).
+    #[arg(long, env = "JOINT_MAX_GROUPS_PER_USER", default_value_t = 100)]
+    pub max_groups_per_user: u32,
+
+    /// Members one group may have, admin included; `all` is exempt (0 = no limit).
+    #[arg(long, env = "JOINT_MAX_MEMBERS_PER_GROUP", default_value_t = 10_000)]
+    pub max_members_per_group: u32,
+
+    /// Subscriptions one connection may hold at once (0 = no limit).
+    #[arg(long, env = "JOINT_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 1_000)]
+    pub max_subscriptions_per_connection: u32,
+
     /// Proxies (such as the HTTP bridge) whose `hello.client_ip` is believed.
     #[arg(long = "trusted-proxy", env = "JOINT_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
@@ -133,14 +171,16 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for tests: the given database, an ephemeral port, cheap scrypt, and room
-    /// for the many registrations a test makes from 127.0.0.1 (tests of that limit set it back).
+    /// Defaults for tests: the given database, an ephemeral port, cheap scrypt, room for
+    /// the many registrations a test makes from 127.0.0.1, and no flood control for tests
+    /// that publish thousands of messages at once (tests of those limits set them back).
     pub fn for_tests(database_url: &str) -> Settings {
         let mut settings = Settings::parse_from(["joint-broker", "--database-url", database_url]);
         settings.listen = "127.0.0.1:0".into();
         settings.scrypt_log_n = 4;
         settings.scrypt_r = 1;
         settings.registrations_per_minute = 1000;
+        settings.publish_rate = 0;
         settings
     }
 
@@ -155,6 +195,12 @@ impl Settings {
         if self.max_connections == 0 || self.max_connections_per_ip == 0 || self.max_inflight == 0 {
             return Err("connection and in-flight limits must be at least 1".into());
         }
+        if self.publish_rate > 0 && self.publish_burst == 0 {
+            return Err("--publish-burst must be at least 1 when --publish-rate is set".into());
+        }
+        if let Some(bad) = self.operators.iter().find(|login| crate::names::login("operator", login).is_err()) {
+            return Err(format!("--operator {bad:?} is not a valid login"));
+        }
         scrypt::Params::new(self.scrypt_log_n, self.scrypt_r, self.scrypt_p, 32)
             .map_err(|e| format!("invalid scrypt parameters: {e}"))?;
         Ok(())
@@ -163,6 +209,11 @@ impl Settings {
     /// The number of password hashes computed at once.
     pub fn hash_concurrency(&self) -> usize {
         self.hash_concurrency.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)).max(1)
+    }
+
+    /// Whether `login` is one of the configured operators.
+    pub fn is_operator(&self, login: &str) -> bool {
+        self.operators.iter().any(|operator| operator == login)
     }
 
     /// The idle limit for a connection in the given state.
@@ -190,6 +241,33 @@ mod tests {
         assert_eq!((s.scrypt_log_n, s.scrypt_r, s.scrypt_p), (15, 8, 1));
         assert_eq!((s.idle_anonymous_ms, s.idle_authenticated_ms, s.idle_half_frame_ms), (30_000, 120_000, 30_000));
         assert_eq!((s.max_inflight, s.hash_queue, s.token_lifetime_secs), (256, 64, 2_592_000));
+        assert!(s.operators.is_empty());
+        assert_eq!(s.registration, Registration::Open);
+        assert_eq!((s.publish_rate, s.publish_burst), (50, 200));
+        assert_eq!(
+            (s.max_groups_per_user, s.max_members_per_group, s.max_subscriptions_per_connection),
+            (100, 10_000, 1_000)
+        );
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn operators_repeat_and_are_checked() {
+        let s = Settings::parse_from([
+            "joint-broker",
+            "--database-url",
+            "postgres://x",
+            "--operator",
+            "root",
+            "--operator",
+            "mod.b",
+            "--registration",
+            "closed",
+        ]);
+        assert_eq!(s.operators, vec!["root".to_owned(), "mod.b".to_owned()]);
+        assert!(s.is_operator("mod.b") && !s.is_operator("ann"));
+        assert_eq!(s.registration, Registration::Closed);
+        let bad = Settings::parse_from(["joint-broker", "--database-url", "postgres://x", "--operator", "Root"]);
+        assert!(bad.validate().is_err(), "an operator login Joint would refuse");
     }
 }

@@ -13,7 +13,8 @@ use crate::hub::ConnId;
 use crate::metrics::Metrics;
 use crate::store::{Store, UserId};
 use bytes::Bytes;
-use joint_wire::message::{encode_event, Event, Message};
+use joint_wire::codec::Payload;
+use joint_wire::message::{encode_event, Event, Incoming, Message};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,6 +56,16 @@ impl Outgoing {
     }
 }
 
+/// The tombstone of an encoded `message` frame: the same message with an empty body and
+/// `deleted: true`.
+fn tombstone_of(message_frame: &Bytes) -> Option<Bytes> {
+    let payload = Payload::parse(message_frame.get(4..)?).ok()?;
+    let Ok(Incoming::Event(Event::Message(mut message))) = Incoming::parse(&payload) else { return None };
+    message.body.clear();
+    message.deleted = true;
+    Some(Outgoing::new(message).frame)
+}
+
 fn frame(event: &Event) -> Bytes {
     Bytes::from(joint_wire::codec::frame(&encode_event(event)))
 }
@@ -72,6 +83,9 @@ struct Sub {
 struct Group {
     /// The latest seq handed to fan-out.
     last_seq: i64,
+    /// How many messages of the group were deleted while it had subscribers: a catch-up
+    /// read from before a deletion may hold the deleted body and is read again.
+    deletions: u64,
     subs: HashMap<ConnId, Sub>,
 }
 
@@ -79,6 +93,14 @@ struct Group {
 struct State {
     groups: HashMap<i64, Group>,
     next_id: SubId,
+}
+
+/// Where a catching-up subscription stands.
+struct Position {
+    name: String,
+    next_seq: i64,
+    outbox: Arc<Outbox>,
+    deletions: u64,
 }
 
 /// How a catch-up step ended.
@@ -140,6 +162,29 @@ impl Subscriptions {
             }
         }
         state.groups.retain(|_, g| !g.subs.is_empty());
+    }
+
+    /// How many subscriptions `conn` holds, not counting one to the group named `name`
+    /// (which a new subscription to it would replace).
+    pub fn count_other(&self, conn: ConnId, name: &str) -> usize {
+        let state = self.state();
+        state.groups.values().filter(|g| g.subs.get(&conn).is_some_and(|sub| sub.name != name)).count()
+    }
+
+    /// Tells a group's subscribers that message `seq` is now a tombstone: those already sent
+    /// it get `frame` (`message_deleted`), after it in their queue, and a copy still queued
+    /// for a slow reader is replaced by the tombstone; the others will read the tombstone
+    /// from storage, and a catch-up read that may predate the deletion is read again.
+    /// Called in the deletion's commit order, after every earlier fan-out of the group.
+    pub fn message_deleted(&self, gid: i64, seq: i64, frame: Bytes) {
+        let mut state = self.state();
+        let Some(group) = state.groups.get_mut(&gid) else { return };
+        group.deletions += 1;
+        for sub in group.subs.values().filter(|sub| sub.next_seq > seq) {
+            sub.outbox.replace_message(gid, seq, tombstone_of);
+            // Not droppable like other events: a lost one would leave the body on screen.
+            sub.outbox.push_control(frame.clone());
+        }
     }
 
     /// Ends `conn`'s subscription to the group named `name`, if any.
@@ -215,7 +260,7 @@ impl Subscriptions {
                     behind.push(CatchUp { gid, conn: *conn, id: sub.id });
                     break;
                 }
-                sub.outbox.push_message(message.frame.clone());
+                sub.outbox.push_message(message.frame.clone(), gid, message.seq);
                 self.metrics.deliveries.inc();
                 sub.next_seq += 1;
             }
@@ -240,18 +285,30 @@ impl Subscriptions {
         behind
     }
 
-    /// Where a catching-up subscription stands: its group's name, next seq and outbox.
-    fn position(&self, sub: CatchUp) -> Option<(String, i64, Arc<Outbox>)> {
+    /// Where a catching-up subscription stands: its group's name, next seq and outbox, and
+    /// the group's count of deletions (see [`Subscriptions::deliver`]).
+    fn position(&self, sub: CatchUp) -> Option<Position> {
         let state = self.state();
-        let s = state.groups.get(&sub.gid)?.subs.get(&sub.conn).filter(|s| s.id == sub.id)?;
-        Some((s.name.clone(), s.next_seq, s.outbox.clone()))
+        let group = state.groups.get(&sub.gid)?;
+        let s = group.subs.get(&sub.conn).filter(|s| s.id == sub.id)?;
+        Some(Position {
+            name: s.name.clone(),
+            next_seq: s.next_seq,
+            outbox: s.outbox.clone(),
+            deletions: group.deletions,
+        })
     }
 
     /// Delivers messages read from storage; `exhausted` when the read found no more. Goes
-    /// live when nothing committed is left to read.
-    fn deliver(&self, sub: CatchUp, messages: &[Outgoing], exhausted: bool) -> Progress {
+    /// live when nothing committed is left to read. A read begun before a deletion of the
+    /// group (`deletions` differs) delivers nothing and is read again, so a deleted body
+    /// read just before its deletion committed is never sent.
+    fn deliver(&self, sub: CatchUp, messages: &[Outgoing], exhausted: bool, deletions: u64) -> Progress {
         let mut state = self.state();
         let Some(group) = state.groups.get_mut(&sub.gid) else { return Progress::Gone };
+        if group.deletions != deletions {
+            return Progress::Behind;
+        }
         let last_seq = group.last_seq;
         let Some(s) = group.subs.get_mut(&sub.conn).filter(|s| s.id == sub.id) else { return Progress::Gone };
         // Only what fan-out has seen: a message past it may be the connection's own, whose
@@ -268,7 +325,7 @@ impl Subscriptions {
                 return Progress::Behind;
             }
             if message.seq == s.next_seq {
-                s.outbox.push_message(message.frame.clone());
+                s.outbox.push_message(message.frame.clone(), sub.gid, message.seq);
                 self.metrics.deliveries.inc();
                 s.next_seq += 1;
             }
@@ -286,7 +343,7 @@ impl Subscriptions {
 /// has caught up and is live again. Ends quietly when the subscription or the connection ends.
 pub async fn catch_up(store: Store, subscriptions: Arc<Subscriptions>, sub: CatchUp) {
     loop {
-        let Some((name, next_seq, outbox)) = subscriptions.position(sub) else { return };
+        let Some(Position { name, next_seq, outbox, deletions }) = subscriptions.position(sub) else { return };
         outbox.wait_messages_at_most(MESSAGE_QUEUE - CATCH_UP_BATCH).await;
         if outbox.is_closed() {
             subscriptions.cancel(sub);
@@ -302,7 +359,7 @@ pub async fn catch_up(store: Store, subscriptions: Arc<Subscriptions>, sub: Catc
         };
         let exhausted = messages.len() < CATCH_UP_BATCH;
         let outgoing: Vec<Outgoing> = messages.into_iter().map(Outgoing::new).collect();
-        if subscriptions.deliver(sub, &outgoing, exhausted) != Progress::Behind {
+        if subscriptions.deliver(sub, &outgoing, exhausted, deletions) != Progress::Behind {
             return;
         }
     }
@@ -321,6 +378,7 @@ mod tests {
             name: "Ann".into(),
             body: "hi".into(),
             at: 0,
+            deleted: false,
         })
     }
 
@@ -333,12 +391,51 @@ mod tests {
             .collect();
         for sub in &subs {
             let batch: Vec<Outgoing> = (1..=CATCH_UP_BATCH as i64).map(|seq| outgoing(sub.gid, seq)).collect();
-            assert_eq!(subscriptions.deliver(*sub, &batch, false), Progress::Behind);
+            assert_eq!(subscriptions.deliver(*sub, &batch, false, 0), Progress::Behind);
         }
         assert_eq!(outbox.messages(), MESSAGE_QUEUE, "eight batches of 64 stop at the bound");
         // The next read of each starts where its delivery stopped: nothing skipped.
-        let delivered: i64 = subs.iter().map(|sub| subscriptions.position(*sub).unwrap().1 - 1).sum();
+        let delivered: i64 = subs.iter().map(|sub| subscriptions.position(*sub).unwrap().next_seq - 1).sum();
         assert_eq!(delivered as usize, MESSAGE_QUEUE);
+    }
+
+    #[tokio::test]
+    async fn a_read_from_before_a_deletion_is_not_delivered() {
+        let subscriptions = Subscriptions::default();
+        let (sent, behind) = (Arc::new(Outbox::new(16)), Arc::new(Outbox::new(16)));
+        let _ahead = subscriptions.subscribe(7, "g7", 1, 1, sent.clone(), 3, 2);
+        let late = subscriptions.subscribe(7, "g7", 2, 2, behind.clone(), 1, 2);
+        let before = subscriptions.position(late).unwrap().deletions;
+        let stale = [outgoing(7, 1), outgoing(7, 2)];
+        let tombstone = Bytes::from_static(b"message_deleted");
+        subscriptions.message_deleted(7, 2, tombstone.clone());
+        assert_eq!(subscriptions.deliver(late, &stale, true, before), Progress::Behind, "read again");
+        assert_eq!(behind.messages(), 0, "nothing of the stale read was sent");
+        assert_eq!(subscriptions.position(late).unwrap().next_seq, 1);
+        let (frames, _) = sent.next_batch().await.unwrap();
+        assert_eq!(frames, vec![tombstone], "only the subscription already past seq 2 is told");
+    }
+
+    #[tokio::test]
+    async fn a_deleted_message_still_queued_for_a_slow_reader_goes_out_as_its_tombstone() {
+        let subscriptions = Subscriptions::default();
+        let outbox = Arc::new(Outbox::new(16));
+        let sub = subscriptions.subscribe(7, "g7", 1, 1, outbox.clone(), 1, 2);
+        let position = subscriptions.position(sub).unwrap();
+        let stored = [outgoing(7, 1), outgoing(7, 2)];
+        assert_eq!(subscriptions.deliver(sub, &stored, true, position.deletions), Progress::Live);
+        let notice = Bytes::from_static(b"message_deleted");
+        subscriptions.message_deleted(7, 1, notice.clone());
+        let (frames, _) = outbox.next_batch().await.unwrap();
+        assert_eq!(frames.len(), 3);
+        let Incoming::Event(Event::Message(first)) =
+            Incoming::parse(&Payload::parse(&frames[0][4..]).unwrap()).unwrap()
+        else {
+            panic!("a message first")
+        };
+        assert_eq!((first.seq, first.body.as_str(), first.deleted), (1, "", true), "the body never leaves");
+        assert_eq!(frames[1], stored[1].frame, "seq 2 untouched");
+        assert_eq!(frames[2], notice);
     }
 
     #[tokio::test]
@@ -347,7 +444,7 @@ mod tests {
         let outboxes: Vec<Arc<Outbox>> = (0..3).map(|_| Arc::new(Outbox::new(16))).collect();
         for (conn, outbox) in outboxes.iter().enumerate() {
             let sub = subscriptions.subscribe(7, "g7", conn as ConnId, conn as UserId, outbox.clone(), 1, 0);
-            assert_eq!(subscriptions.deliver(sub, &[], true), Progress::Live);
+            assert_eq!(subscriptions.deliver(sub, &[], true, 0), Progress::Live);
         }
         let message = outgoing(7, 1);
         assert!(subscriptions.fan_out(7, std::slice::from_ref(&message)).is_empty());

@@ -92,6 +92,12 @@ pub enum Command {
     /// Marks messages read.
     #[command(about = t!("cli.help.read").to_string())]
     Read(Read),
+    /// Deletes a message: yours, or any as the group's admin or an operator.
+    #[command(about = t!("cli.help.delete").to_string())]
+    Delete(Delete),
+    /// Operator commands.
+    #[command(subcommand, about = t!("cli.help.admin").to_string())]
+    Admin(AdminCommand),
     /// Writes a group's whole history as JSON lines.
     #[command(about = t!("cli.help.export").to_string())]
     Export(GroupArg),
@@ -189,6 +195,31 @@ pub struct GroupArg {
     /// The group's name.
     #[arg(help = t!("cli.help.group_arg").to_string())]
     pub group: String,
+}
+
+/// `delete`.
+#[derive(Debug, Args)]
+pub struct Delete {
+    /// The group's name.
+    #[arg(help = t!("cli.help.group_arg").to_string())]
+    pub group: String,
+    /// The message's seq.
+    #[arg(help = t!("cli.help.delete_seq").to_string())]
+    pub seq: u64,
+}
+
+/// `admin …`: the operator operations.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Disables an account.
+    #[command(about = t!("cli.help.admin_disable").to_string())]
+    Disable(UserArg),
+    /// Enables a disabled account.
+    #[command(about = t!("cli.help.admin_enable").to_string())]
+    Enable(UserArg),
+    /// Creates an account.
+    #[command(about = t!("cli.help.admin_create_user").to_string())]
+    CreateUser(Register),
 }
 
 /// `group …`.

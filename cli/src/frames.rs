@@ -78,11 +78,11 @@ pub fn to_json_text(value: &Value) -> String {
     }
 }
 
-/// The argument keys an operation reads (besides `id` and `op`), as CONTRACT.md §8 lists them.
+/// The argument keys an operation reads (besides `id` and `op`), as CONTRACT.md §8 and §12 list them.
 pub fn argument_keys(op: Op) -> &'static [&'static str] {
     match op {
         Op::Hello => &["version", "client", "client_ip"],
-        Op::Register => &["login", "name", "password"],
+        Op::Register | Op::UserCreate => &["login", "name", "password"],
         Op::Login => &["login", "password"],
         Op::Auth => &["token"],
         Op::Logout | Op::Me | Op::Groups | Op::Ping => &[],
@@ -90,7 +90,7 @@ pub fn argument_keys(op: Op) -> &'static [&'static str] {
         Op::Passwd => &["old", "new"],
         Op::DeleteAccount => &["password"],
         Op::Users => &["after", "limit"],
-        Op::User => &["login"],
+        Op::User | Op::UserDisable | Op::UserEnable => &["login"],
         Op::GroupCreate => &["group", "members"],
         Op::GroupDelete | Op::Leave | Op::Unsubscribe => &["group"],
         Op::GroupAdmin => &["group", "login"],
@@ -99,7 +99,7 @@ pub fn argument_keys(op: Op) -> &'static [&'static str] {
         Op::Subscribe => &["group", "gid", "after"],
         Op::Publish => &["group", "body", "cid"],
         Op::History => &["group", "gid", "before", "after", "limit"],
-        Op::MarkRead => &["group", "seq"],
+        Op::MarkRead | Op::MessageDelete => &["group", "seq"],
     }
 }
 

@@ -71,6 +71,8 @@ pub fn error_sentence(code: ErrorCode) -> String {
         ErrorCode::ShuttingDown => t!("error.shutting_down"),
         ErrorCode::Unavailable => t!("error.unavailable"),
         ErrorCode::Internal => t!("error.internal"),
+        ErrorCode::AccountDisabled => t!("error.account_disabled"),
+        ErrorCode::QuotaExceeded => t!("error.quota_exceeded"),
     };
     text.into_owned()
 }

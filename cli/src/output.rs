@@ -2,7 +2,8 @@
 //! and message lines with local times, control characters escaped on a terminal.
 
 use chrono::{Local, TimeZone};
-use joint_wire::message::Message;
+use joint_wire::message::{Event, Message};
+use rust_i18n::t;
 use serde::Serialize;
 use std::io::{self, IsTerminal, Write};
 use unicode_width::UnicodeWidthStr;
@@ -97,19 +98,35 @@ impl Output {
         self.raw_line(&line)
     }
 
-    /// The line [`Output::message`] prints, for printing it elsewhere (above a prompt).
+    /// The line [`Output::message`] prints, for printing it elsewhere (above a prompt). A
+    /// tombstone shows a translated note in place of its (empty) body; its JSON object
+    /// carries `"deleted": true`.
     pub fn message_line(&self, message: &Message) -> io::Result<String> {
         if self.json {
             return serde_json::to_string(message).map_err(io::Error::other);
         }
+        let body = match message.deleted {
+            true => t!("cli.out.tombstone").into_owned(),
+            false => self.clean(&message.body),
+        };
         Ok(format!(
             "#{} {} {} ({}): {}",
             message.seq,
             local_time(message.at),
             self.clean(&message.name),
             message.from,
-            self.clean(&message.body)
+            body
         ))
+    }
+
+    /// The line for a `message_deleted` event: `#seq` and the tombstone note, or the
+    /// event's JSON object (`{"ev": "message_deleted", "group", "gid", "seq"}`).
+    pub fn deleted_line(&self, group: &str, gid: u64, seq: u64) -> io::Result<String> {
+        if self.json {
+            let event = Event::MessageDeleted { group: group.to_owned(), gid, seq };
+            return serde_json::to_string(&event).map_err(io::Error::other);
+        }
+        Ok(format!("#{seq} {}", t!("cli.out.tombstone")))
     }
 }
 

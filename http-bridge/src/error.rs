@@ -44,9 +44,14 @@ pub fn status_for(code: ErrorCode, caller: Caller) -> StatusCode {
             Caller::SigningIn => StatusCode::UNAUTHORIZED,
             Caller::SignedIn => StatusCode::FORBIDDEN,
         },
-        ErrorCode::NotMember | ErrorCode::NotAdmin | ErrorCode::NotAllowed => StatusCode::FORBIDDEN,
+        ErrorCode::NotMember | ErrorCode::NotAdmin | ErrorCode::NotAllowed | ErrorCode::AccountDisabled => {
+            StatusCode::FORBIDDEN
+        }
         ErrorCode::NoSuchGroup | ErrorCode::UnknownUser => StatusCode::NOT_FOUND,
-        ErrorCode::LoginTaken | ErrorCode::GroupExists | ErrorCode::AdminCannotLeave => StatusCode::CONFLICT,
+        // A quota is the state of the caller's groups or connections, not a wrong request.
+        ErrorCode::LoginTaken | ErrorCode::GroupExists | ErrorCode::AdminCannotLeave | ErrorCode::QuotaExceeded => {
+            StatusCode::CONFLICT
+        }
         ErrorCode::BodyTooLarge | ErrorCode::FrameTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable | ErrorCode::TooManyConnections | ErrorCode::IdleTimeout | ErrorCode::ShuttingDown => {
@@ -199,9 +204,9 @@ mod tests {
             let expected = match code.as_str() {
                 "invalid_argument" => 400,
                 "unauthenticated" | "bad_token" | "bad_credentials" => 401,
-                "not_member" | "not_admin" | "not_allowed" => 403,
+                "not_member" | "not_admin" | "not_allowed" | "account_disabled" => 403,
                 "no_such_group" | "unknown_user" => 404,
-                "login_taken" | "group_exists" | "admin_cannot_leave" => 409,
+                "login_taken" | "group_exists" | "admin_cannot_leave" | "quota_exceeded" => 409,
                 "body_too_large" | "frame_too_large" => 413,
                 "rate_limited" => 429,
                 "unavailable" | "too_many_connections" | "idle_timeout" | "shutting_down" => 503,

@@ -274,16 +274,38 @@ pub struct Message {
     pub from: String,
     /// The sender's display name when it was sent.
     pub name: String,
-    /// The text.
+    /// The text; empty once the message is deleted.
     pub body: String,
     /// The broker's clock at insert, milliseconds since the Unix epoch.
     pub at: u64,
+    /// True for a tombstone: the message was deleted and its text is gone.
+    pub deleted: bool,
 }
 
 impl From<wire::Message> for Message {
     fn from(m: wire::Message) -> Message {
-        Message { group: m.group, gid: m.gid, seq: m.seq, from: m.from, name: m.name, body: m.body, at: m.at }
+        Message {
+            group: m.group,
+            gid: m.gid,
+            seq: m.seq,
+            from: m.from,
+            name: m.name,
+            body: m.body,
+            at: m.at,
+            deleted: m.deleted,
+        }
     }
+}
+
+/// The data of a stream's `message_deleted` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageDeleted {
+    /// The group's name.
+    pub group: String,
+    /// The group's gid.
+    pub gid: u64,
+    /// The deleted message's seq: it is a tombstone from now on.
+    pub seq: u64,
 }
 
 /// One page of history, ascending seq.

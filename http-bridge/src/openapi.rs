@@ -19,8 +19,9 @@ use utoipa::{Modify, OpenApi};
         routes::users::list, routes::users::one,
         routes::groups::list, routes::groups::create, routes::groups::delete, routes::groups::admin,
         routes::groups::members, routes::groups::add, routes::groups::remove, routes::groups::leave,
-        routes::messages::publish, routes::messages::history, routes::messages::read,
+        routes::messages::publish, routes::messages::history, routes::messages::delete, routes::messages::read,
         routes::stream::stream,
+        routes::admin::create_user, routes::admin::disable, routes::admin::enable,
     ),
     components(schemas(
         ErrorJson, model::Health, model::Login, model::DisplayName, model::GroupName, model::Password,

@@ -8,7 +8,8 @@
 
 use bytes::{Bytes, BytesMut};
 use joint_broker::server::Broker;
-use joint_broker::settings::Settings;
+/// The broker's settings, for tests (of other crates too) that edit them.
+pub use joint_broker::settings::{Registration, Settings};
 use joint_broker::store::migrate::MIGRATIONS;
 use joint_broker::store::Store;
 use joint_wire::codec::{frame, FrameCodec, Payload};

@@ -404,6 +404,28 @@ impl Client {
     pub async fn ping(&self) -> Result<(), ClientError> {
         self.call::<Empty>(Request::Ping).await.map(drop)
     }
+
+    /// Deletes a message (its sender, the group's admin or an operator): it stays as a
+    /// tombstone with an empty body, and subscribers get `message_deleted`.
+    pub async fn message_delete(&self, group: &str, seq: u64) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::MessageDelete { group: group.into(), seq }).await.map(drop)
+    }
+
+    /// Disables an account (operators only): its sessions end and it cannot sign in.
+    pub async fn user_disable(&self, login: &str) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::UserDisable { login: login.into() }).await.map(drop)
+    }
+
+    /// Enables a disabled account again (operators only).
+    pub async fn user_enable(&self, login: &str) -> Result<(), ClientError> {
+        self.call::<Empty>(Request::UserEnable { login: login.into() }).await.map(drop)
+    }
+
+    /// Creates an account (operators only); the caller stays signed in as themself.
+    pub async fn user_create(&self, login: &str, name: &str, password: &str) -> Result<UserInfo, ClientError> {
+        let request = Request::UserCreate { login: login.into(), name: name.into(), password: password.into() };
+        Ok(self.call::<UserOk>(request).await?.user)
+    }
 }
 
 /// A cid no other publish of this client uses: 16 random bytes in hex.

@@ -25,7 +25,8 @@ pub enum ErrorCode {
     BadCredentials,
     /// `auth` with a malformed, unknown, expired or dead session token.
     BadToken,
-    /// Too many failed password checks or auths, or registrations per IP; `retry_after_ms` says how long to wait.
+    /// Too many failed password checks or auths, registrations per IP, or publishes per user; `retry_after_ms`
+    /// says how long to wait.
     RateLimited,
     /// `register` with a login an account has or had (a deleted account's login is retired).
     LoginTaken,
@@ -39,7 +40,8 @@ pub enum ErrorCode {
     NotMember,
     /// Only the group's admin may do this (also `group_admin` on `all`, which has no admin).
     NotAdmin,
-    /// The operation is not allowed on `all`: `group_delete`, `leave`, `member_add`, `member_remove`.
+    /// The operation is not allowed on `all` (`group_delete`, `leave`, `member_add`, `member_remove`), is for
+    /// operators only, deletes another's message without being the group's admin, or `register` is closed.
     NotAllowed,
     /// The admin tried to `leave` or remove themself; hand over with `group_admin` or delete the group first.
     AdminCannotLeave,
@@ -56,11 +58,15 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug in the broker; `msg` is a fixed sentence, never SQL, paths or stack traces.
     Internal,
+    /// `login`, `auth` or `register` for an account an operator disabled (CONTRACT.md §12).
+    AccountDisabled,
+    /// A quota of §12 is reached: groups created per user, members per group or subscriptions per connection.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
     /// All codes, in the contract's order; tests iterate it to prove each one is covered.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadFrame,
         ErrorCode::FrameTooLarge,
         ErrorCode::UnsupportedVersion,
@@ -85,6 +91,8 @@ impl ErrorCode {
         ErrorCode::ShuttingDown,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::AccountDisabled,
+        ErrorCode::QuotaExceeded,
     ];
 
     /// The snake_case name used on the wire.
@@ -114,6 +122,8 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::AccountDisabled => "account_disabled",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
         }
     }
 }

@@ -61,11 +61,19 @@ pub enum Op {
     MarkRead,
     /// Does nothing and never fails: the keep-alive, allowed on anonymous connections too.
     Ping,
+    /// Deletes a message, leaving a tombstone (the sender, the group's admin or an operator).
+    MessageDelete,
+    /// Disables an account: its sessions end and it cannot sign in (operators only).
+    UserDisable,
+    /// Lets a disabled account sign in again (operators only).
+    UserEnable,
+    /// Creates an account without signing in as it (operators only; for closed registration).
+    UserCreate,
 }
 
 impl Op {
     /// All operations, for tables and tests.
-    pub const ALL: [Op; 25] = [
+    pub const ALL: [Op; 29] = [
         Op::Hello,
         Op::Register,
         Op::Login,
@@ -91,6 +99,10 @@ impl Op {
         Op::History,
         Op::MarkRead,
         Op::Ping,
+        Op::MessageDelete,
+        Op::UserDisable,
+        Op::UserEnable,
+        Op::UserCreate,
     ];
 
     /// The operation's name on the wire.
@@ -121,6 +133,10 @@ impl Op {
             Op::History => "history",
             Op::MarkRead => "mark_read",
             Op::Ping => "ping",
+            Op::MessageDelete => "message_delete",
+            Op::UserDisable => "user_disable",
+            Op::UserEnable => "user_enable",
+            Op::UserCreate => "user_create",
         }
     }
 
@@ -303,6 +319,32 @@ pub enum Request {
     },
     /// `ping`: the keep-alive.
     Ping,
+    /// `message_delete`: replaces a message's body with a tombstone.
+    MessageDelete {
+        /// The group's name.
+        group: String,
+        /// The seq of the message to delete.
+        seq: u64,
+    },
+    /// `user_disable`: disables an account (operators only).
+    UserDisable {
+        /// The account's login.
+        login: String,
+    },
+    /// `user_enable`: enables a disabled account again (operators only).
+    UserEnable {
+        /// The account's login.
+        login: String,
+    },
+    /// `user_create`: creates an account (operators only).
+    UserCreate {
+        /// The new account's login, 3–32 of `a-z 0-9 _ . -`, starting with a letter or digit.
+        login: String,
+        /// The display name, 1–64 scalar values after NFC, no control or bidi characters.
+        name: String,
+        /// The password, 8–1024 bytes.
+        password: String,
+    },
 }
 
 /// The envelope of a request: its id and the raw operation name, before anything else is
@@ -452,6 +494,14 @@ impl Request {
             },
             Op::MarkRead => Request::MarkRead { group: a.string("group")?, seq: a.u64("seq")? },
             Op::Ping => Request::Ping,
+            Op::MessageDelete => Request::MessageDelete { group: a.string("group")?, seq: a.u64("seq")? },
+            Op::UserDisable => Request::UserDisable { login: a.string("login")? },
+            Op::UserEnable => Request::UserEnable { login: a.string("login")? },
+            Op::UserCreate => Request::UserCreate {
+                login: a.string("login")?,
+                name: a.string("name")?,
+                password: a.string("password")?,
+            },
         })
     }
 
@@ -483,6 +533,10 @@ impl Request {
             Request::History { .. } => Op::History,
             Request::MarkRead { .. } => Op::MarkRead,
             Request::Ping => Op::Ping,
+            Request::MessageDelete { .. } => Op::MessageDelete,
+            Request::UserDisable { .. } => Op::UserDisable,
+            Request::UserEnable { .. } => Op::UserEnable,
+            Request::UserCreate { .. } => Op::UserCreate,
         }
     }
 
@@ -506,7 +560,7 @@ impl Request {
                 opt("client", client.as_deref().map(s));
                 opt("client_ip", client_ip.as_deref().map(s));
             }
-            Request::Register { login, name, password } => {
+            Request::Register { login, name, password } | Request::UserCreate { login, name, password } => {
                 opt("login", Some(s(login)));
                 opt("name", Some(s(name)));
                 opt("password", Some(s(password)));
@@ -526,7 +580,9 @@ impl Request {
                 opt("after", after.as_deref().map(s));
                 opt("limit", limit.map(Value::from));
             }
-            Request::User { login } => opt("login", Some(s(login))),
+            Request::User { login } | Request::UserDisable { login } | Request::UserEnable { login } => {
+                opt("login", Some(s(login)))
+            }
             Request::GroupCreate { group, members } => {
                 opt("group", Some(s(group)));
                 opt("members", (!members.is_empty()).then(|| list(members)));
@@ -563,7 +619,7 @@ impl Request {
                 opt("after", after.map(Value::from));
                 opt("limit", limit.map(Value::from));
             }
-            Request::MarkRead { group, seq } => {
+            Request::MarkRead { group, seq } | Request::MessageDelete { group, seq } => {
                 opt("group", Some(s(group)));
                 opt("seq", Some(Value::from(*seq)));
             }
@@ -732,10 +788,18 @@ pub struct Message {
     pub from: String,
     /// The sender's display name when the message was published.
     pub name: String,
-    /// The text, byte-exact.
+    /// The text, byte-exact; empty once the message is deleted.
     pub body: String,
     /// When the database stored it, in milliseconds since the Unix epoch (UTC).
     pub at: u64,
+    /// True for a tombstone: the message was deleted (`message_delete`) and its body is gone.
+    /// Sent only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// `subscribe`: the group's identity and where it stands.
@@ -831,7 +895,7 @@ pub enum EndReason {
     PasswordChanged,
     /// The token went unused longer than its lifetime (30 days by default).
     Expired,
-    /// An operator disabled the account (comes with the security work).
+    /// An operator disabled the account (`user_disable`).
     Disabled,
 }
 
@@ -915,6 +979,16 @@ pub enum Event {
     },
     /// To a connection whose queued events overflowed; refetch `groups` and `members`.
     Resync,
+    /// To connections subscribed to the group that were already sent the message: it is now a
+    /// tombstone (a `message` of it sent later carries `deleted: true` and an empty body).
+    MessageDeleted {
+        /// The group's name.
+        group: String,
+        /// The group's id.
+        gid: u64,
+        /// The deleted message's seq.
+        seq: u64,
+    },
 }
 
 #[derive(Serialize)]
@@ -1036,6 +1110,10 @@ mod tests {
             Request::History { group: "g".into(), gid: Some(2), before: Some(9), after: None, limit: Some(10) },
             Request::MarkRead { group: "g".into(), seq: 7 },
             Request::Ping,
+            Request::MessageDelete { group: "g".into(), seq: 3 },
+            Request::UserDisable { login: "bob".into() },
+            Request::UserEnable { login: "bob".into() },
+            Request::UserCreate { login: "cat".into(), name: "Cat".into(), password: "secret-pw".into() },
         ];
         let ops: Vec<Op> = samples.iter().map(Request::op).collect();
         assert_eq!(ops, Op::ALL.to_vec(), "one sample per operation");
@@ -1044,6 +1122,26 @@ mod tests {
             let back = parse_request(Payload::parse(&bytes).unwrap()).unwrap();
             assert_eq!(back, request);
         }
+    }
+
+    #[test]
+    fn only_a_tombstone_carries_deleted() {
+        let live = Message {
+            group: "g".into(),
+            gid: 2,
+            seq: 1,
+            from: "ann".into(),
+            name: "Ann".into(),
+            body: "hi".into(),
+            at: 5,
+            deleted: false,
+        };
+        let payload = Payload::parse(&encode_event(&Event::Message(live.clone()))).unwrap();
+        assert!(payload.get("deleted").is_none(), "a live message has no deleted key");
+        let tombstone = Message { body: String::new(), deleted: true, ..live };
+        let payload = Payload::parse(&encode_event(&Event::Message(tombstone.clone()))).unwrap();
+        assert_eq!(payload.get("deleted"), Some(&Value::Boolean(true)));
+        assert_eq!(Incoming::parse(&payload).unwrap(), Incoming::Event(Event::Message(tombstone)));
     }
 
     #[test]
@@ -1096,6 +1194,8 @@ mod tests {
             Event::Read { group: "g".into(), gid: 2, read_seq: 5 },
             Event::SessionEnded { reason: EndReason::PasswordChanged },
             Event::Resync,
+            Event::MessageDeleted { group: "g".into(), gid: 2, seq: 7 },
+            Event::SessionEnded { reason: EndReason::Disabled },
         ];
         for event in events {
             let payload = Payload::parse(&encode_event(&event)).unwrap();

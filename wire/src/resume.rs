@@ -120,6 +120,7 @@ mod tests {
             name: "Ann".into(),
             body: "hi".into(),
             at: 0,
+            deleted: false,
         })
     }
 

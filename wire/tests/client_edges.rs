@@ -68,7 +68,10 @@ async fn an_unknown_error_code_answers_the_request() {
     let id = next_request_id(&mut peer).await;
     let reply = Value::Map(vec![
         ("re".into(), Value::from(id)),
-        ("err".into(), Value::Map(vec![("code".into(), "quota_exceeded".into()), ("msg".into(), "too many".into())])),
+        (
+            "err".into(),
+            Value::Map(vec![("code".into(), "a_code_from_the_future".into()), ("msg".into(), "too many".into())]),
+        ),
     ]);
     peer.send(Bytes::from(encode_value(&reply))).await.unwrap();
     let result = tokio::time::timeout(Duration::from_secs(5), asking).await.expect("no hang").unwrap();

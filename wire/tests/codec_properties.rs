@@ -9,8 +9,8 @@ use joint_wire::codec::{encode_value, frame, from_value, FrameCodec, FrameError,
 use joint_wire::error::{ErrorBody, ErrorCode};
 use joint_wire::message::{
     encode_err, encode_event, encode_ok, AddedOk, EndReason, Envelope, Event, Group, GroupEvent, GroupOk, GroupsOk,
-    HelloOk, Incoming, MembersPage, Op, RemovedOk, RemovedReason, Request, SessionOk, UserDetail, UserEntry, UserInfo,
-    UserOk, UsersPage,
+    HelloOk, Incoming, MembersPage, Message, Op, RemovedOk, RemovedReason, Request, SessionOk, UserDetail, UserEntry,
+    UserInfo, UserOk, UsersPage,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -177,6 +177,10 @@ fn request() -> impl Strategy<Value = Request> {
             Op::History => Request::History { group: a, gid: limit, before: limit.map(|l| l / 2), after: None, limit },
             Op::MarkRead => Request::MarkRead { group: a, seq: n },
             Op::Ping => Request::Ping,
+            Op::MessageDelete => Request::MessageDelete { group: a, seq: n },
+            Op::UserDisable => Request::UserDisable { login: a },
+            Op::UserEnable => Request::UserEnable { login: a },
+            Op::UserCreate => Request::UserCreate { login: a, name: b, password: c },
         })
 }
 
@@ -202,7 +206,7 @@ fn event() -> impl Strategy<Value = Event> {
         EndReason::Expired,
         EndReason::Disabled,
     ]);
-    (0usize..10, group_event(), text(), text(), uint(), uint(), any::<bool>(), removed, ended).prop_map(
+    (0usize..12, group_event(), text(), text(), uint(), uint(), any::<bool>(), removed, ended).prop_map(
         |(kind, g, group, login, gid, seq, online, removed, ended)| match kind {
             0 => Event::GroupAdded(g),
             1 => Event::GroupRemoved { group, gid, reason: removed },
@@ -214,7 +218,19 @@ fn event() -> impl Strategy<Value = Event> {
             7 => Event::Read { group, gid, read_seq: seq },
             8 => Event::SessionEnded { reason: ended },
             9 => Event::Resync,
-            _ => unreachable!("kind is below 10"),
+            10 => Event::MessageDeleted { group, gid, seq },
+            11 => Event::Message(Message {
+                group,
+                gid,
+                seq,
+                from: login.clone(),
+                name: login,
+                // A tombstone has an empty body; a live message keeps its text.
+                body: if online { String::new() } else { "hi".into() },
+                at: seq / 2,
+                deleted: online,
+            }),
+            _ => unreachable!("kind is below 12"),
         },
     )
 }

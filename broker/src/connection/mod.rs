@@ -19,7 +19,7 @@ use crate::subscriptions::catch_up;
 use bytes::{Bytes, BytesMut};
 use joint_wire::codec::{frame, FrameCodec, FrameError, Payload};
 use joint_wire::message::Event;
-use joint_wire::message::{encode_err, Envelope, Op};
+use joint_wire::message::{encode_err, encode_event, Envelope, Op};
 use joint_wire::{ErrorBody, ErrorCode};
 use outbox::{Outbox, EVENT_QUEUE};
 use std::net::SocketAddr;
@@ -283,6 +283,15 @@ impl Handler {
                 Effect::NotifyOtherConnections { user, except, event } => hub.send_except(user, except, &event),
                 Effect::EndSessions { tokens, reason } => {
                     hub.end_sessions(&tokens, reason, |ended| self.ctx.subscriptions.drop_conns(ended));
+                }
+                Effect::MessageDeleted(tombstone) => {
+                    let event = Event::MessageDeleted {
+                        group: tombstone.group,
+                        gid: tombstone.gid as u64,
+                        seq: tombstone.seq as u64,
+                    };
+                    let frame = Bytes::from(frame(&encode_event(&event)));
+                    self.ctx.subscriptions.message_deleted(tombstone.gid, tombstone.seq, frame);
                 }
                 Effect::CatchUp(sub) => {
                     let (store, subscriptions) = (self.ctx.store.clone(), self.ctx.subscriptions.clone());

@@ -31,8 +31,8 @@ enum Kind {
     /// An event that may collapse into `resync`, and be replaced by a newer one with the
     /// same key.
     Event(Option<Supersedes>),
-    /// A `message` event: never dropped; its count decides when a subscriber lags.
-    Message,
+    /// A `message` event of (gid, seq): never dropped; its count decides when a subscriber lags.
+    Message(i64, i64),
 }
 
 /// What a state-describing event is about: a newer event with the same key makes a queued
@@ -197,15 +197,31 @@ impl Outbox {
 
     /// Queues a `message` frame. The caller keeps the count under its bound (see
     /// [`Outbox::messages`]): a subscriber over it is fed from PostgreSQL instead.
-    pub fn push_message(&self, frame: Bytes) {
+    pub fn push_message(&self, frame: Bytes, gid: i64, seq: i64) {
         let mut state = self.state();
         if state.closing || state.dead {
             return;
         }
-        state.queue.push_back((Kind::Message, frame));
+        state.queue.push_back((Kind::Message(gid, seq), frame));
         state.messages += 1;
         drop(state);
         self.writer.notify_one();
+    }
+
+    /// Replaces the queued, not yet written `message` frame of (gid, seq), if there is one,
+    /// with `replace(frame)` in its place: a deleted message waiting for a slow reader goes
+    /// out as its tombstone. Returns whether a frame was replaced.
+    pub fn replace_message(&self, gid: i64, seq: i64, replace: impl FnOnce(&Bytes) -> Option<Bytes>) -> bool {
+        let mut state = self.state();
+        let queued = state.queue.iter_mut().find(|(kind, _)| *kind == Kind::Message(gid, seq));
+        let Some((_, frame)) = queued else { return false };
+        match replace(frame) {
+            Some(replacement) => {
+                *frame = replacement;
+                true
+            }
+            None => false,
+        }
     }
 
     /// How many messages are queued or being written.
@@ -303,7 +319,7 @@ impl Outbox {
                         .drain(..)
                         .map(|(kind, frame)| {
                             written.replies += usize::from(kind == Kind::Reply);
-                            written.messages += usize::from(kind == Kind::Message);
+                            written.messages += usize::from(matches!(kind, Kind::Message(..)));
                             frame
                         })
                         .collect();

@@ -5,8 +5,13 @@ use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::names;
 use crate::server::Ctx;
-use crate::store::{Committed, GroupChange};
+use crate::store::{Committed, GroupChange, GroupQuotas};
 use joint_wire::message::{AddedOk, Empty, GroupOk, GroupsOk, MembersPage, RemovedOk, UserEntry};
+
+/// The group quotas the broker was started with.
+fn quotas(ctx: &Ctx) -> GroupQuotas {
+    GroupQuotas { max_groups: ctx.settings.max_groups_per_user, max_members: ctx.settings.max_members_per_group }
+}
 
 fn notify(changes: Vec<GroupChange>) -> Vec<Effect> {
     changes.into_iter().map(Effect::Notify).collect()
@@ -28,7 +33,8 @@ pub async fn create(
 ) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
     let members = names::logins("members", &members)?;
-    let Committed { value: (group, changes), order } = ctx.store.group_create(me.account.id, &name, &members).await?;
+    let Committed { value: (group, changes), order } =
+        ctx.store.group_create(me.account.id, &name, &members, quotas(ctx)).await?;
     tracing::info!(gid = group.gid, "group created");
     Ok(reply.with(&GroupOk { group }, notify(changes)).in_order(order))
 }
@@ -82,7 +88,7 @@ pub async fn member_add(
 ) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
     let logins = names::logins("logins", &logins)?;
-    let Committed { value: change, order } = ctx.store.member_add(me.account.id, &name, &logins).await?;
+    let Committed { value: change, order } = ctx.store.member_add(me.account.id, &name, &logins, quotas(ctx)).await?;
     Ok(reply.with(&AddedOk { added: change.logins }, notify(change.changes)).in_order(order))
 }
 

@@ -10,6 +10,7 @@ use crate::store::{NewMessage, Window};
 use joint_wire::message::{encode_ok, invalid, Event, HistoryOk, MarkReadOk, Message, SubscribeOk};
 use joint_wire::{ErrorBody, ErrorCode};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Longest cid, in bytes.
 const MAX_CID_BYTES: usize = 64;
@@ -54,6 +55,14 @@ pub async fn publish(
             return Err(invalid("cid", "must not contain U+0000").into());
         }
     }
+    // Flood control ranks after the argument checks and before no_such_group, which the
+    // committer decides: a refused publish never reaches it, so retrying it with the same
+    // cid after `retry_after_ms` stores it once.
+    ctx.publish_rate.take(me.account.id, Instant::now()).map_err(|wait| {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        ErrorBody::new(ErrorCode::RateLimited, "too many messages; wait before publishing again")
+            .with_retry_after_ms(ms)
+    })?;
     let outbox = own_outbox(ctx, conn)?;
     let promised = outbox.promise_reply(reply.id());
     ctx.committer.publish(NewMessage { group, sender: me.account.id, cid, body }, promised).await;
@@ -75,6 +84,11 @@ pub async fn subscribe(
     let (gid, last_seq) = ctx.store.subscription_start(me.account.id, &group, gid.map(bigint)).await?;
     if after.is_some_and(|after| after > last_seq as u64) {
         return Err(invalid("after", "is beyond the group's last_seq").into());
+    }
+    let quota = ctx.settings.max_subscriptions_per_connection as usize;
+    if quota > 0 && ctx.subscriptions.count_other(conn, &group) >= quota {
+        let msg = format!("the limit of {quota} subscriptions per connection is reached");
+        return Err(BrokerError::refused(ErrorCode::QuotaExceeded, msg));
     }
     let next_seq = after.map_or(last_seq, bigint) + 1;
     // Registered first, checked again after: a removal that committed in between either

@@ -5,13 +5,14 @@
 mod account;
 mod groups;
 mod messages;
+mod moderation;
 mod session;
 
 use crate::error::BrokerError;
 use crate::hub::{ConnId, Session};
 use crate::limits::IpSlot;
 use crate::server::Ctx;
-use crate::store::{GroupChange, OrderGuard, UserId};
+use crate::store::{GroupChange, OrderGuard, Tombstone, UserId};
 use crate::subscriptions::CatchUp;
 use crate::token::TokenHash;
 use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Event, Request};
@@ -61,6 +62,8 @@ pub enum Effect {
     },
     /// Start feeding a new subscription (after its reply, which precedes its first message).
     CatchUp(CatchUp),
+    /// A message became a tombstone: its group's subscribers get `message_deleted`.
+    MessageDeleted(Tombstone),
     /// These sessions died: their connections get `session_ended` and become anonymous.
     EndSessions {
         /// The hashes of the dead tokens.
@@ -200,6 +203,12 @@ pub async fn dispatch(ctx: &Ctx, conn: &mut ConnState, envelope: Envelope) -> Re
             messages::history(ctx, reply, &me, group, gid, (before, after, limit)).await
         }
         Request::MarkRead { group, seq } => messages::mark_read(ctx, reply, &me, conn.id, group, seq).await,
+        Request::MessageDelete { group, seq } => moderation::message_delete(ctx, reply, &me, group, seq).await,
+        Request::UserDisable { login } => moderation::set_disabled(ctx, reply, &me, login, true).await,
+        Request::UserEnable { login } => moderation::set_disabled(ctx, reply, &me, login, false).await,
+        Request::UserCreate { login, name, password } => {
+            moderation::user_create(ctx, reply, &me, login, name, password).await
+        }
         Request::Register { .. } | Request::Login { .. } | Request::Auth { .. } => {
             Err(BrokerError::Internal(anyhow::anyhow!("sign-in request reached the signed-in dispatch")))
         }

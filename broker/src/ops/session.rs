@@ -5,7 +5,8 @@ use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::limits::{Attempt, PasswordKey, Verdict};
 use crate::server::Ctx;
-use crate::store::{Account, Credentials};
+use crate::settings::Registration;
+use crate::store::{account_disabled, Account, Credentials, SessionLookup};
 use crate::{names, token};
 use joint_wire::message::{invalid, EndReason, HelloOk, SessionOk};
 use joint_wire::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
@@ -125,9 +126,16 @@ pub async fn register(
     // still ranks before rate_limited in what the client is told.
     let window = ctx.registrations.attempt(conn.ip, Instant::now());
     let login = names::login("login", &login)?;
+    // account_disabled ranks right after unauthenticated (CONTRACT.md §12).
+    if ctx.store.login_disabled(&login).await? {
+        return Err(account_disabled());
+    }
     let name = names::display_name("name", &name)?;
     names::password("password", &password)?;
     window.map_err(rate_limited)?;
+    if ctx.settings.registration == Registration::Closed {
+        return Err(BrokerError::refused(ErrorCode::NotAllowed, "registration is closed; ask an operator"));
+    }
     let hash = ctx.hasher.hash(password).await?;
     let token = new_token()?;
     let (account, groups) = ctx.store.register(&login, &name, &hash, &token.hash).await?;
@@ -145,11 +153,16 @@ pub async fn login(
     password: String,
 ) -> Result<Outcome, BrokerError> {
     let login = names::login("login", &login)?;
+    // account_disabled ranks before the password's own checks and before rate_limited: a
+    // database read, but no hashing.
+    let credentials = ctx.store.credentials(&login).await?;
+    if credentials.as_ref().is_some_and(|c| c.disabled) {
+        return Err(account_disabled());
+    }
     names::password("password", &password)?;
     let check = PasswordCheck::begin(ctx, &login, conn.ip)?;
-    let credentials = ctx.store.credentials(&login).await?;
     check.verify(password, credentials.as_ref().map(|c| c.password.clone())).await?;
-    let Credentials { account, password: verified } =
+    let Credentials { account, password: verified, .. } =
         credentials.ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("verified an unknown login")))?;
     let token = new_token()?;
     let groups = ctx.store.create_session(account.id, &verified, &token.hash).await?;
@@ -159,16 +172,40 @@ pub async fn login(
 
 /// `auth`: signs in with a session token.
 pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Result<Outcome, BrokerError> {
-    let attempt = ctx.auth_failures.begin(conn.ip, Instant::now()).map_err(rate_limited)?;
-    let found = match token::hash_of(&text) {
-        Some(hash) => ctx.store.session(&hash, ctx.token_lifetime()).await?.map(|s| (hash, s)),
-        None => None,
+    let hash = token::hash_of(&text);
+    let attempt = match ctx.auth_failures.begin(conn.ip, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            // account_disabled ranks before rate_limited; only a real token can tell it.
+            if let Some(hash) = &hash {
+                if ctx.store.token_disabled(hash).await? {
+                    return Err(account_disabled());
+                }
+            }
+            return Err(rate_limited(wait));
+        }
     };
-    let verdict = if found.is_some() { Verdict::Succeeded } else { Verdict::Failed };
-    ctx.auth_failures.judge(vec![(attempt, verdict)], Instant::now()).map_err(rate_limited)?;
-    let Some((hash, (account, groups))) = found else {
-        return Err(BrokerError::refused(ErrorCode::BadToken, "the session token is unknown or expired; log in again"));
+    let lookup = match &hash {
+        Some(hash) => ctx.store.session(hash, ctx.token_lifetime()).await?,
+        None => SessionLookup::Unknown,
     };
+    let verdict = match &lookup {
+        SessionLookup::Live(..) => Verdict::Succeeded,
+        SessionLookup::Disabled => Verdict::Uncounted,
+        SessionLookup::Unknown => Verdict::Failed,
+    };
+    let judged = ctx.auth_failures.judge(vec![(attempt, verdict)], Instant::now()).map_err(rate_limited);
+    let (account, groups) = match lookup {
+        SessionLookup::Disabled => return Err(account_disabled()),
+        SessionLookup::Unknown => {
+            judged?;
+            let msg = "the session token is unknown or expired; log in again";
+            return Err(BrokerError::refused(ErrorCode::BadToken, msg));
+        }
+        SessionLookup::Live(account, groups) => (account, groups),
+    };
+    judged?;
+    let hash = hash.ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("a live session without a token")))?;
     let session = Session { account: account.clone(), token: hash };
     Ok(reply.with(&session_ok(None, &account, groups), vec![Effect::SignIn(session)]))
 }

@@ -1,9 +1,10 @@
 //! Accounts and sessions.
 
 use super::groups::{groups_of, leave_everything, GroupChange, ALL};
-use super::{db_error, Account, Committed, Store, UserId};
+use super::{db_error, Account, Committed, SessionLookup, Store, UserId};
 use crate::error::BrokerError;
 use crate::token::TokenHash;
+use deadpool_postgres::GenericClient;
 use joint_wire::message::Group;
 use joint_wire::ErrorCode;
 use std::time::Duration;
@@ -15,6 +16,8 @@ pub struct Credentials {
     pub account: Account,
     /// Its scrypt PHC string.
     pub password: String,
+    /// Whether an operator disabled the account (`account_disabled`).
+    pub disabled: bool,
 }
 
 /// What deleting an account ended and caused.
@@ -37,6 +40,33 @@ fn lifetime_secs(lifetime: Duration) -> f64 {
     lifetime.as_secs_f64()
 }
 
+/// Inserts an account and its membership of `all` (`login_taken` if the login is or was used).
+pub(crate) async fn insert_account(
+    db: &impl GenericClient,
+    login: &str,
+    name: &str,
+    password_hash: &str,
+) -> Result<UserId, BrokerError> {
+    let row = db
+        .query_opt(
+            "INSERT INTO users (login, name, password) VALUES ($1, $2, $3)
+             ON CONFLICT (login) DO NOTHING RETURNING id",
+            &[&login, &name, &password_hash],
+        )
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| BrokerError::refused(ErrorCode::LoginTaken, format!("the login {login:?} is taken")))?;
+    let id: UserId = row.get(0);
+    db.execute(
+        "INSERT INTO memberships (gid, user_id, read_seq)
+         SELECT gid, $1, last_seq FROM groups WHERE name = $2 AND admin_id IS NULL AND deleted_at IS NULL",
+        &[&id, &ALL],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(id)
+}
+
 impl Store {
     /// Creates an account, its membership of `all` and its first session.
     pub async fn register(
@@ -49,23 +79,7 @@ impl Store {
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let row = tx
-                .query_opt(
-                    "INSERT INTO users (login, name, password) VALUES ($1, $2, $3)
-                     ON CONFLICT (login) DO NOTHING RETURNING id",
-                    &[&login, &name, &password_hash],
-                )
-                .await
-                .map_err(db_error)?
-                .ok_or_else(|| BrokerError::refused(ErrorCode::LoginTaken, format!("the login {login:?} is taken")))?;
-            let id: UserId = row.get(0);
-            tx.execute(
-                "INSERT INTO memberships (gid, user_id, read_seq)
-                 SELECT gid, $1, last_seq FROM groups WHERE name = $2 AND admin_id IS NULL AND deleted_at IS NULL",
-                &[&id, &ALL],
-            )
-            .await
-            .map_err(db_error)?;
+            let id = insert_account(&tx, login, name, password_hash).await?;
             tx.execute("INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)", &[&token.as_slice(), &id])
                 .await
                 .map_err(db_error)?;
@@ -76,13 +90,14 @@ impl Store {
         .await
     }
 
-    /// A live account's id, name and password hash.
+    /// A live account's id, name, password hash and whether it is disabled.
     pub async fn credentials(&self, login: &str) -> Result<Option<Credentials>, BrokerError> {
         self.timed(async {
             let client = self.client().await?;
             let row = client
                 .query_opt(
-                    "SELECT id, login, name, password FROM users WHERE login = $1 AND deleted_at IS NULL",
+                    "SELECT id, login, name, password, disabled_at IS NOT NULL FROM users
+                     WHERE login = $1 AND deleted_at IS NULL",
                     &[&login],
                 )
                 .await
@@ -90,6 +105,7 @@ impl Store {
             Ok(row.map(|r| Credentials {
                 account: Account { id: r.get(0), login: r.get(1), name: r.get(2) },
                 password: r.get(3),
+                disabled: r.get(4),
             }))
         })
         .await
@@ -109,9 +125,10 @@ impl Store {
     }
 
     /// Stores a new session for `user` and returns the user's groups, provided the account
-    /// is still live with the password hash that was just verified. The share lock orders
-    /// this against a concurrent `passwd` or `delete_account`: either they wait and then
-    /// end this session too, or this waits and finds the hash changed (`bad_credentials`).
+    /// is still live with the password hash that was just verified, and not disabled. The
+    /// share lock orders this against a concurrent `passwd`, `delete_account` or
+    /// `user_disable`: either they wait and then end this session too, or this waits and
+    /// finds the hash changed (`bad_credentials`) or the account disabled (`account_disabled`).
     pub async fn create_session(
         &self,
         user: UserId,
@@ -123,13 +140,16 @@ impl Store {
             let tx = client.transaction().await.map_err(db_error)?;
             let live = tx
                 .query_opt(
-                    "SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL AND password = $2 FOR SHARE",
+                    "SELECT disabled_at IS NOT NULL FROM users
+                     WHERE id = $1 AND deleted_at IS NULL AND password = $2 FOR SHARE",
                     &[&user, &verified],
                 )
                 .await
                 .map_err(db_error)?;
-            if live.is_none() {
-                return Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password"));
+            match live.map(|row| row.get::<_, bool>(0)) {
+                None => return Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password")),
+                Some(true) => return Err(super::moderation::account_disabled()),
+                Some(false) => {}
             }
             tx.execute("INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)", &[&token.as_slice(), &user])
                 .await
@@ -141,28 +161,29 @@ impl Store {
         .await
     }
 
-    /// The account and groups of a live, unexpired session, marking it used.
-    pub async fn session(
-        &self,
-        token: &TokenHash,
-        lifetime: Duration,
-    ) -> Result<Option<(Account, Vec<Group>)>, BrokerError> {
+    /// The account and groups of a live, unexpired session, marking it used; a session of
+    /// a disabled account is reported as such and left untouched.
+    pub async fn session(&self, token: &TokenHash, lifetime: Duration) -> Result<SessionLookup, BrokerError> {
         self.timed(async {
             let client = self.client().await?;
             let row = client
                 .query_opt(
-                    "UPDATE sessions s SET last_used = now() FROM users u
+                    "UPDATE sessions s SET last_used = CASE WHEN u.disabled_at IS NULL THEN now() ELSE s.last_used END
+                     FROM users u
                      WHERE s.token_hash = $1 AND u.id = s.user_id AND u.deleted_at IS NULL
                        AND s.last_used > now() - make_interval(secs => $2)
-                     RETURNING u.id, u.login, u.name",
+                     RETURNING u.id, u.login, u.name, u.disabled_at IS NOT NULL",
                     &[&token.as_slice(), &lifetime_secs(lifetime)],
                 )
                 .await
                 .map_err(db_error)?;
-            let Some(row) = row else { return Ok(None) };
+            let Some(row) = row else { return Ok(SessionLookup::Unknown) };
+            if row.get::<_, bool>(3) {
+                return Ok(SessionLookup::Disabled);
+            }
             let account = Account { id: row.get(0), login: row.get(1), name: row.get(2) };
             let groups = groups_of(&client, account.id).await?;
-            Ok(Some((account, groups)))
+            Ok(SessionLookup::Live(account, groups))
         })
         .await
     }

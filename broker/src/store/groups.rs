@@ -31,6 +31,35 @@ pub struct MembershipChange {
     pub changes: Vec<GroupChange>,
 }
 
+/// The quotas of CONTRACT.md §12 that group changes enforce; 0 means no limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupQuotas {
+    /// Live groups one user may have created.
+    pub max_groups: u32,
+    /// Members one group may have, admin included (`all` is exempt: it cannot be added to).
+    pub max_members: u32,
+}
+
+impl GroupQuotas {
+    fn check(limit: u32, count: usize, what: &str) -> Result<(), BrokerError> {
+        if limit > 0 && count > limit as usize {
+            let msg = format!("the limit of {limit} {what} is reached");
+            return Err(BrokerError::refused(ErrorCode::QuotaExceeded, msg));
+        }
+        Ok(())
+    }
+
+    /// Refuses a group beyond the creator's `max_groups`, `before` being how many they had.
+    fn check_groups(&self, before: i64) -> Result<(), BrokerError> {
+        Self::check(self.max_groups, usize::try_from(before).unwrap_or(0) + 1, "groups created per user")
+    }
+
+    /// Refuses a group that would have more than `max_members` members.
+    fn check_members(&self, members: usize) -> Result<(), BrokerError> {
+        Self::check(self.max_members, members, "members per group")
+    }
+}
+
 /// A live group's row, locked or read inside a transaction.
 pub(crate) struct GroupRow {
     pub gid: i64,
@@ -142,7 +171,8 @@ pub(crate) async fn find_group_shared(db: &impl GenericClient, name: &str) -> Re
     find_group(db, name, Lock::Share).await
 }
 
-async fn lock_group(db: &impl GenericClient, name: &str) -> Result<GroupRow, BrokerError> {
+/// Finds a live group and locks it for a change (`no_such_group` when there is none).
+pub(crate) async fn lock_group(db: &impl GenericClient, name: &str) -> Result<GroupRow, BrokerError> {
     find_group(db, name, Lock::Update).await
 }
 
@@ -330,12 +360,16 @@ impl Store {
         .await
     }
 
-    /// Creates a group administered by `caller` with the given other members.
+    /// Creates a group administered by `caller` with the given other members, within the
+    /// quotas (`quota_exceeded`, ranked with the op's own outcomes after `group_exists` and
+    /// `unknown_user`): `caller` may have created at most `max_groups` live groups, a group
+    /// may have at most `max_members` members; 0 means no limit.
     pub async fn group_create(
         &self,
         caller: UserId,
         name: &str,
         members: &[String],
+        quotas: GroupQuotas,
     ) -> Result<Committed<(Group, Vec<GroupChange>)>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
@@ -343,14 +377,15 @@ impl Store {
             if name == ALL {
                 return Err(BrokerError::refused(ErrorCode::GroupExists, "the name all is reserved"));
             }
-            // The creator's account must outlive the transaction (see `resolve_logins`).
-            tx.query_opt("SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL FOR KEY SHARE", &[&caller])
+            // The creator's account must outlive the transaction (see `resolve_logins`); the
+            // lock also serializes the creator's group_creates, so the quota count is exact.
+            tx.query_opt("SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE", &[&caller])
                 .await
                 .map_err(db_error)?
                 .ok_or_else(|| BrokerError::refused(ErrorCode::Unauthenticated, "this account was deleted"))?;
             let created = tx
                 .query_opt(
-                    "INSERT INTO groups (name, admin_id) VALUES ($1, $2)
+                    "INSERT INTO groups (name, admin_id, created_by) VALUES ($1, $2, $2)
                      ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING RETURNING gid",
                     &[&name, &caller],
                 )
@@ -363,6 +398,14 @@ impl Store {
             let others = resolve_logins(&tx, members).await?;
             let mut ids: Vec<UserId> = vec![caller];
             ids.extend(others.iter().map(|(id, _)| *id).filter(|id| *id != caller));
+            let created: i64 = tx
+                .query_one("SELECT count(*) FROM groups WHERE created_by = $1 AND deleted_at IS NULL", &[&caller])
+                .await
+                .map_err(db_error)?
+                .get(0);
+            // `created` counts the new group too.
+            quotas.check_groups(created - 1)?;
+            quotas.check_members(ids.len())?;
             add_members(&tx, gid, &ids, 0).await?;
             let group = group_for(&tx, gid, caller).await?;
             let changes = group_event_for_members(&tx, gid, &ids, Event::GroupAdded).await?;
@@ -452,12 +495,14 @@ impl Store {
         .await
     }
 
-    /// Adds members (admin only); existing members and duplicates are skipped.
+    /// Adds members (admin only); existing members and duplicates are skipped. Beyond
+    /// `quotas.max_members` the whole call is refused with `quota_exceeded`.
     pub async fn member_add(
         &self,
         caller: UserId,
         name: &str,
         logins: &[String],
+        quotas: GroupQuotas,
     ) -> Result<Committed<MembershipChange>, BrokerError> {
         self.timed(async {
             let mut client = self.client().await?;
@@ -467,6 +512,7 @@ impl Store {
             let existing = member_ids(&tx, group.gid).await?;
             let new: Vec<(UserId, String)> = users.into_iter().filter(|(id, _)| !existing.contains(id)).collect();
             let new_ids: Vec<UserId> = new.iter().map(|(id, _)| *id).collect();
+            quotas.check_members(existing.len() + new_ids.len())?;
             add_members(&tx, group.gid, &new_ids, group.last_seq).await?;
             let mut changes: Vec<GroupChange> = new
                 .iter()

@@ -96,7 +96,7 @@ const INSERT_MESSAGES: &str = "INSERT INTO messages (gid, seq, sender_id, cid, n
 
 /// Up to `$3` messages of a group from seq `$2` on, for catching up.
 const MESSAGES_FROM: &str =
-    "SELECT m.seq, u.login, m.name, m.body, m.at FROM messages m JOIN users u ON u.id = m.sender_id
+    "SELECT m.seq, u.login, m.name, m.body, m.at, m.deleted FROM messages m JOIN users u ON u.id = m.sender_id
                              WHERE m.gid = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3";
 
 /// Moves each touched group's `last_seq`.
@@ -195,6 +195,7 @@ impl Store {
                     name,
                     body: m.body.clone(),
                     at: ok.at,
+                    deleted: false,
                 });
                 outcomes.push(Ok(ok));
             }
@@ -262,7 +263,7 @@ impl Store {
             require_member(&tx, &group, caller).await?;
             let oldest_first = window.after.is_some();
             let sql = format!(
-                "SELECT m.seq, u.login, m.name, m.body, m.at FROM messages m JOIN users u ON u.id = m.sender_id
+                "SELECT m.seq, u.login, m.name, m.body, m.at, m.deleted FROM messages m JOIN users u ON u.id = m.sender_id
                  WHERE m.gid = $1 AND ($2::bigint IS NULL OR m.seq < $2) AND ($3::bigint IS NULL OR m.seq > $3)
                  ORDER BY m.seq {} LIMIT $4",
                 if oldest_first { "ASC" } else { "DESC" }
@@ -353,7 +354,7 @@ impl Store {
     }
 }
 
-/// A message from a row of (seq, login, name, body, at).
+/// A message from a row of (seq, login, name, body, at, deleted).
 fn message_from_row(group: &str, gid: i64, row: &tokio_postgres::Row) -> Message {
     Message {
         group: group.to_owned(),
@@ -363,6 +364,7 @@ fn message_from_row(group: &str, gid: i64, row: &tokio_postgres::Row) -> Message
         name: row.get(2),
         body: row.get(3),
         at: row.get::<_, i64>(4) as u64,
+        deleted: row.get(5),
     }
 }
 

@@ -23,10 +23,11 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 2, name: "0002_groups.sql", sql: include_str!("../../../sql/0002_groups.sql") },
     Migration { version: 3, name: "0003_messages.sql", sql: include_str!("../../../sql/0003_messages.sql") },
+    Migration { version: 4, name: "0004_moderation.sql", sql: include_str!("../../../sql/0004_moderation.sql") },
     Migration {
-        version: 4,
-        name: "0004_legacy_imports.sql",
-        sql: include_str!("../../../sql/0004_legacy_imports.sql"),
+        version: 5,
+        name: "0005_legacy_imports.sql",
+        sql: include_str!("../../../sql/0005_legacy_imports.sql"),
     },
 ];
 

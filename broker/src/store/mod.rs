@@ -6,12 +6,15 @@ mod accounts;
 mod groups;
 mod messages;
 pub mod migrate;
+mod moderation;
 mod order;
 mod status;
 
 pub use accounts::{AccountDeletion, Credentials};
-pub use groups::{GroupChange, MembershipChange, ALL};
+pub use groups::{GroupChange, GroupQuotas, MembershipChange, ALL};
 pub use messages::{NewMessage, Page, Publication, Published, ReadMarker, Window};
+pub(crate) use moderation::account_disabled;
+pub use moderation::{SessionLookup, Tombstone};
 pub use order::OrderGuard;
 pub use status::{Counts, Status};
 

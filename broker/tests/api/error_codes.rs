@@ -141,6 +141,20 @@ async fn produce(app: &TestApp, code: ErrorCode) -> ErrorCode {
             assert!(started.elapsed() < std::time::Duration::from_secs(5), "unavailable comes within 5 s");
             code
         }
+        ErrorCode::AccountDisabled => {
+            let moderated = spawn_app_with(|s| s.operators = vec!["boss".into()]).await;
+            let (boss, _e) = moderated.user("boss").await;
+            moderated.user("spammer").await;
+            boss.user_disable("spammer").await.unwrap();
+            let (client, _e) = moderated.client().await;
+            crate::helpers::code(client.login("spammer", &password("spammer")).await)
+        }
+        ErrorCode::QuotaExceeded => {
+            let quota = spawn_app_with(|s| s.max_groups_per_user = 1).await;
+            let (client, _e) = quota.user("hoarder").await;
+            client.group_create("One", &[]).await.unwrap();
+            crate::helpers::code(client.group_create("Two", &[]).await)
+        }
         ErrorCode::Internal => {
             let broken = spawn_app().await;
             let mut raw = signed_in_raw(&broken, "victim").await;

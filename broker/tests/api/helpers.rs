@@ -33,7 +33,8 @@ impl Drop for BrokerProcess {
 }
 
 /// Starts the binary on port 0 and reads the bound address from its log, which it keeps;
-/// `rust_log` must let INFO through (the address is logged at INFO).
+/// `rust_log` must let INFO through (the address is logged at INFO). Flood control and the
+/// groups-per-user quota are off: these tests publish and create in bulk.
 pub fn start_binary(db_url: &str, rust_log: &str) -> (BrokerProcess, std::net::SocketAddr, Log) {
     start_binary_with(db_url, rust_log, &["--listen", "127.0.0.1:0"], &[])
 }
@@ -47,6 +48,7 @@ pub fn start_binary_with(
 ) -> (BrokerProcess, std::net::SocketAddr, Log) {
     let mut child = broker_command()
         .args(["--database-url", db_url, "--scrypt-log-n", "4", "--scrypt-r", "1"])
+        .args(["--publish-rate", "0", "--max-groups-per-user", "0"])
         .args(flags)
         .args(more)
         .env("RUST_LOG", rust_log)

@@ -195,3 +195,29 @@ async fn a_database_without_the_old_tables_is_refused_clearly() {
     let text = format!("{err:#}");
     assert!(text.contains("reading table \"users\"") || text.contains("reading table \"chats\""), "{text}");
 }
+
+#[tokio::test]
+async fn the_binary_prints_the_report_and_a_dry_run_writes_nothing() {
+    let old = OldChat::create().await;
+    let db = TestDb::create().await;
+    let run = |extra: &[&str]| {
+        let mut command = broker_command();
+        command.args(["import-legacy", "--from", &old.url, "--database-url", &db.url, "--scrypt-log-n", "4"]);
+        command.args(extra).env("RUST_LOG", "warn").output().expect("the broker binary runs")
+    };
+    let dry = run(&["--dry-run"]);
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let report = String::from_utf8_lossy(&dry.stdout);
+    assert!(report.contains("(dry run: nothing was written)"), "{report}");
+    assert!(report.contains("+ \"ann\" -> \"ann\": named \"Ann Lee\""), "{report}");
+    let users: i64 = db.sql().await.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(users, 0);
+
+    let real = run(&["--map", "Иван=ivan"]);
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    let report = String::from_utf8_lossy(&real.stdout);
+    assert!(report.contains("+ \"Иван\" -> \"ivan\""), "{report}");
+    assert!(!report.contains("ivan-old-pass") && !report.contains(&old.url), "no password in the report: {report}");
+    let users: i64 = db.sql().await.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(users, 6, "ann, bob, ivan, alice, taken, nameless");
+}

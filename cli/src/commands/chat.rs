@@ -108,6 +108,12 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
                             Ok(_) => break,
                             Err(ClientError::Disconnected) => {}
                             Err(ClientError::Broker(body)) if body.code == ErrorCode::Unavailable => {}
+                            // Flood control: the line was not stored; it goes once the wait is over.
+                            Err(ClientError::Broker(body)) if body.code == ErrorCode::RateLimited => {
+                                let wait = body.retry_after_ms.unwrap_or(1000);
+                                tokio::time::sleep(Duration::from_millis(wait)).await;
+                                continue;
+                            }
                             Err(err) => {
                                 let err = CliError::from(err);
                                 let (code, sentence) = err.describe();
@@ -135,6 +141,9 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
                         Ok(_) | Err(ClientError::Disconnected) => {}
                         Err(err) => break Err(err.into()),
                     }
+                }
+                Some(ClientEvent::Event(Event::MessageDeleted { group, gid: of, seq })) if of == gid => {
+                    above(&editor, &ctx.out.deleted_line(&group, gid, seq)?)?;
                 }
                 Some(ClientEvent::Event(Event::SessionEnded { .. })) => {
                     session.forget_token()?;

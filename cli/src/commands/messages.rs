@@ -1,7 +1,7 @@
-//! Messages: send, history, tail, read, export.
+//! Messages: send, history, tail, read, delete, export.
 
 use super::{new_cid, Context};
-use crate::args::{GroupArg, History, Read, Send, Tail};
+use crate::args::{Delete, GroupArg, History, Read, Send, Tail};
 use crate::error::{CliError, CliResult};
 use joint_wire::message::Event;
 use joint_wire::{ClientError, ClientEvent, ErrorCode};
@@ -74,6 +74,10 @@ pub async fn tail(ctx: &mut Context, args: Tail) -> CliResult {
         let Some(event) = session.events.next().await else { return Err(CliError::Lost) };
         match event {
             ClientEvent::Event(Event::Message(message)) if message.gid == gid => ctx.out.message(&message)?,
+            ClientEvent::Event(Event::MessageDeleted { group, gid: of, seq }) if of == gid => {
+                let line = ctx.out.deleted_line(&group, gid, seq)?;
+                ctx.out.raw_line(&line)?;
+            }
             ClientEvent::Event(Event::GroupDeleted { gid: deleted, .. }) if deleted == gid => {
                 return Err(CliError::Denied(ErrorCode::NoSuchGroup));
             }
@@ -106,6 +110,15 @@ pub async fn read(ctx: &mut Context, args: Read) -> CliResult {
     let read_seq = session.client.mark_read(&args.group, seq).await?;
     let sentence = t!("cli.out.read", group = ctx.out.clean(&args.group), seq = read_seq);
     ctx.out.result(&json!({ "group": args.group, "read_seq": read_seq }), &sentence)?;
+    Ok(())
+}
+
+/// `joint delete GROUP SEQ`: the message becomes a tombstone for everyone.
+pub async fn delete(ctx: &mut Context, args: Delete) -> CliResult {
+    let session = ctx.session().await?;
+    session.client.message_delete(&args.group, args.seq).await?;
+    let sentence = t!("cli.out.message_deleted", group = ctx.out.clean(&args.group), seq = args.seq);
+    ctx.out.result(&json!({ "group": args.group, "seq": args.seq, "deleted": true }), &sentence)?;
     Ok(())
 }
 

@@ -1,13 +1,14 @@
 //! One function per subcommand, behind one `match`.
 
 mod account;
+mod admin;
 mod chat;
 mod debug;
 mod docs;
 mod groups;
 mod messages;
 
-use crate::args::{AccountCommand, Cli, Command, GroupCommand, MemberCommand};
+use crate::args::{AccountCommand, AdminCommand, Cli, Command, GroupCommand, MemberCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::Output;
 use crate::session::Session;
@@ -75,6 +76,10 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::History(args) => messages::history(ctx, args).await,
         Command::Tail(args) => messages::tail(ctx, args).await,
         Command::Read(args) => messages::read(ctx, args).await,
+        Command::Delete(args) => messages::delete(ctx, args).await,
+        Command::Admin(AdminCommand::Disable(args)) => admin::disable(ctx, args).await,
+        Command::Admin(AdminCommand::Enable(args)) => admin::enable(ctx, args).await,
+        Command::Admin(AdminCommand::CreateUser(args)) => admin::create_user(ctx, args).await,
         Command::Export(args) => messages::export(ctx, args).await,
         Command::Chat(args) => chat::chat(ctx, args).await,
         Command::Raw => debug::raw(ctx).await,

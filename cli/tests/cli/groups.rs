@@ -59,7 +59,7 @@ async fn an_admin_runs_a_group_from_the_terminal() {
     assert_eq!(run.stderr, "joint: not_member: Not a member of that group.\n");
     let run = ann.run(&["--lang", "ru", "leave", "all"]).await;
     run.expect(2);
-    assert_eq!(run.stderr, "joint: not_allowed: Для этой группы это не разрешено.\n");
+    assert_eq!(run.stderr, "joint: not_allowed: Это не разрешено: не для группы all, не для чужого сообщения, только для операторов или регистрация закрыта.\n");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod groups;
 mod languages;
 mod locales;
 mod messages;
+mod moderation;
 mod prompts;
 mod readme;
 mod tail;

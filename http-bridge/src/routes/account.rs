@@ -23,6 +23,7 @@ fn session_json(session: &SessionOk) -> Result<Session, ApiError> {
 #[utoipa::path(post, path = "/v1/register", tag = "account", request_body = Registration, security(()),
     responses(
         (status = 201, description = "Account created; use the token", body = Session),
+        (status = 403, description = "`not_allowed`: registration is closed; or `account_disabled`: the login is a disabled account's", body = ErrorJson),
         (status = 409, description = "`login_taken`", body = ErrorJson),
     ))]
 pub async fn register(
@@ -39,7 +40,10 @@ pub async fn register(
 
 /// Signs in with a password and returns a new session token.
 #[utoipa::path(post, path = "/v1/login", tag = "account", request_body = Credentials, security(()),
-    responses((status = 200, description = "Signed in; use the token", body = Session)))]
+    responses(
+        (status = 200, description = "Signed in; use the token", body = Session),
+        (status = 403, description = "`account_disabled`: an operator disabled the account", body = ErrorJson),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     Peer(ip): Peer,

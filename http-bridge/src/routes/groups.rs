@@ -24,7 +24,7 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<
     responses(
         (status = 201, description = "The new group", body = Group),
         (status = 404, description = "`unknown_user`: some members do not exist", body = ErrorJson),
-        (status = 409, description = "`group_exists`", body = ErrorJson),
+        (status = 409, description = "`group_exists`, or `quota_exceeded`: groups created per user or members per group", body = ErrorJson),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -101,6 +101,7 @@ pub async fn members(
         (status = 200, description = "The logins that were not members before", body = Added),
         (status = 403, description = "`not_member`, `not_admin` or `not_allowed` (`all`)", body = ErrorJson),
         (status = 404, description = "`no_such_group` or `unknown_user` (with `logins`)", body = ErrorJson),
+        (status = 409, description = "`quota_exceeded`: members per group", body = ErrorJson),
     ))]
 pub async fn add(
     State(state): State<AppState>,

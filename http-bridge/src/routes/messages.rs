@@ -1,4 +1,4 @@
-//! Publishing, history and read markers.
+//! Publishing, history, deleting messages and read markers.
 
 use crate::error::{ApiError, Caller, ErrorJson};
 use crate::extract::{unsigned, Auth, Body, JsonBody, Path, Query};
@@ -31,6 +31,7 @@ const MAX_CID: usize = 64;
     responses(
         (status = 201, description = "Committed", body = Published),
         (status = 403, description = "`not_member`", body = ErrorJson),
+        (status = 429, description = "`rate_limited`: the user's publish rate (flood control); retry with the same Idempotency-Key after `Retry-After`", body = ErrorJson),
         (status = 404, description = "`no_such_group`", body = ErrorJson),
     ))]
 pub async fn publish(
@@ -132,6 +133,29 @@ pub async fn history(
         last_seq: page.last_seq,
     };
     Ok((links::header(&rels), Json(json)))
+}
+
+/// Deletes a message (its sender, the group's admin or an operator): it stays in history
+/// as a tombstone (`deleted: true`, empty body) and streams get a `message_deleted` event.
+#[utoipa::path(delete, path = "/v1/groups/{group}/messages/{seq}", tag = "messages",
+    params(
+        ("group" = GroupName, Path, description = "The group's name"),
+        ("seq" = i64, Path, minimum = 0, description = "The message's seq"),
+    ),
+    responses(
+        (status = 204, description = "Deleted (also when it already was)"),
+        (status = 400, description = "`invalid_argument`: no message has this seq (`field: seq`)", body = ErrorJson),
+        (status = 403, description = "`not_member`, or `not_allowed`: neither the sender, the admin nor an operator", body = ErrorJson),
+        (status = 404, description = "`no_such_group`", body = ErrorJson),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((group, seq)): Path<(String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    let client = state.pool.shared(&auth.token, auth.ip).await?;
+    state.pool.call(Caller::SignedIn, client.message_delete(&group, seq)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Moves the caller's read marker forward.

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per area, and the router that joins them.
 
 pub mod account;
+pub mod admin;
 pub mod groups;
 pub mod messages;
 pub mod stream;
@@ -33,8 +34,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/groups/{group}/members/{login}", delete(groups::remove))
         .route("/v1/groups/{group}/leave", post(groups::leave))
         .route("/v1/groups/{group}/messages", get(messages::history).post(messages::publish))
+        .route("/v1/groups/{group}/messages/{seq}", delete(messages::delete))
         .route("/v1/groups/{group}/read", post(messages::read))
         .route("/v1/groups/{group}/stream", get(stream::stream))
+        .route("/v1/admin/users", post(admin::create_user))
+        .route("/v1/admin/users/{login}/disable", post(admin::disable))
+        .route("/v1/admin/users/{login}/enable", post(admin::enable))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

@@ -7,7 +7,7 @@
 
 use crate::error::{ApiError, Caller, ErrorJson};
 use crate::extract::{unsigned, Auth, Path, Query};
-use crate::model::{GroupName, Message};
+use crate::model::{GroupName, Message, MessageDeleted};
 use crate::pool::StreamSlot;
 use crate::AppState;
 use axum::extract::State;
@@ -34,8 +34,10 @@ pub struct StreamQuery {
 }
 
 /// Live messages of a group: one `message` event each (`id: GID:SEQ`, data: the message
-/// as JSON), keep-alive comments, and a final `end` event (`{"reason": ...}`) when the
-/// group is deleted, the caller leaves or is removed, or the session ends.
+/// as JSON, a tombstone with `deleted: true`), a `message_deleted` event (data `{group, gid,
+/// seq}`, no id) when a message already sent is deleted, keep-alive comments, and a final
+/// `end` event (`{"reason": ...}`) when the group is deleted, the caller leaves or is
+/// removed, or the session ends.
 #[utoipa::path(get, path = "/v1/groups/{group}/stream", tag = "messages",
     params(
         ("group" = GroupName, Path, description = "The group's name"),
@@ -46,6 +48,7 @@ pub struct StreamQuery {
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 403, description = "`not_member`", body = ErrorJson),
         (status = 404, description = "`no_such_group` (also when `Last-Event-ID` names a deleted group's gid)", body = ErrorJson),
+        (status = 409, description = "`quota_exceeded`: subscriptions per broker connection", body = ErrorJson),
         (status = 503, description = "`too_many_connections`: the token's streams are at their cap; or `unavailable`", body = ErrorJson),
     ))]
 pub async fn stream(
@@ -106,6 +109,9 @@ impl Feed {
             };
             let reason = match event {
                 ClientEvent::Event(Event::Message(m)) if m.gid == self.gid => return Some((message(m), false)),
+                ClientEvent::Event(Event::MessageDeleted { group, gid, seq }) if gid == self.gid => {
+                    return Some((deleted(MessageDeleted { group, gid, seq }), false))
+                }
                 ClientEvent::Event(Event::GroupDeleted { gid, .. }) if gid == self.gid => "deleted",
                 ClientEvent::Event(Event::GroupRemoved { gid, reason, .. }) if gid == self.gid => match reason {
                     RemovedReason::Removed => "removed",
@@ -127,6 +133,11 @@ fn message(m: joint_wire::message::Message) -> SseEvent {
     let id = format!("{}:{}", m.gid, m.seq);
     let json = serde_json::to_string(&Message::from(m)).unwrap_or_default();
     SseEvent::default().event("message").id(id).data(json)
+}
+
+/// A `message_deleted` event, without an id: resuming replays the tombstone itself.
+fn deleted(d: MessageDeleted) -> SseEvent {
+    SseEvent::default().event("message_deleted").data(serde_json::to_string(&d).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ async fn health_and_openapi_are_served() {
         "/v1/groups/{group}/messages",
         "/v1/groups/{group}/read",
         "/v1/groups/{group}/stream",
+        "/v1/groups/{group}/messages/{seq}",
+        "/v1/admin/users",
+        "/v1/admin/users/{login}/disable",
+        "/v1/admin/users/{login}/enable",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }

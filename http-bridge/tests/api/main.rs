@@ -6,6 +6,7 @@ mod helpers;
 mod endpoints;
 mod error_codes;
 mod limits;
+mod moderation;
 mod streams;
 mod tls;
 mod walkthrough;
