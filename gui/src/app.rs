@@ -92,11 +92,16 @@ pub struct App {
     stalls: StallMeter,
 }
 
-/// Runs the window until the user closes it.
-pub fn run(options: Options) -> Result<(), GuiError> {
+/// Starts FLTK with the look every window is designed for (the label tests measure with it).
+pub fn init_toolkit() -> app::App {
     let application = app::App::default().with_scheme(app::Scheme::Gtk);
     app::set_font_size(crate::ui::TEXT_SIZE);
-    // Pango (used by FLTK's Xft build) finds a font for every script, CJK included.
+    application
+}
+
+/// Runs the window until the user closes it.
+pub fn run(options: Options) -> Result<(), GuiError> {
+    let application = init_toolkit();
     let (sender, receiver) = app::channel::<Msg>();
     let net = Network::start(Arc::new(move |event| sender.send(Msg::Net(event))))?;
     let config = ConfigFile::for_user();
@@ -424,6 +429,7 @@ impl App {
                 self.signup.password.set_value("");
                 self.signup.again.set_value("");
                 show_on(&mut self.signin.error, "");
+                show_on(&mut self.signup.error, "");
                 self.signin.window.hide();
                 self.signup.window.hide();
                 self.main.input.set_value("");
@@ -602,6 +608,17 @@ impl App {
             self.save_config();
         }
         let index = LANGUAGES.iter().position(|l| *l == language).unwrap_or(0) as i32;
+        // Sentences shown in the old language would stay so: clear them.
+        for frame in [
+            &mut self.signin.error,
+            &mut self.signup.error,
+            &mut self.main.error,
+            &mut self.create.error,
+            &mut self.manage.error,
+            &mut self.account.error,
+        ] {
+            frame.set_label("");
+        }
         self.signin.language.set_value(index);
         self.main.language.set_value(index);
         self.signin.relabel();

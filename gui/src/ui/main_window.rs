@@ -108,6 +108,8 @@ impl MainWindow {
         let mut input = MultilineInput::new(INPUT.0, INPUT.1, INPUT.2, INPUT.3, None);
         input.set_text_size(TEXT_SIZE);
         input.set_wrap(true);
+        // Our handler first, so the input never sees the Enter that sends.
+        input.super_handle_first(false);
         input.handle(move |_, event| {
             // Enter sends; Shift+Enter falls through to the input, which breaks the line.
             let enter = matches!(app::event_key(), Key::Enter | Key::KPEnter);
@@ -208,9 +210,10 @@ impl MainWindow {
                 g.members
                     .iter()
                     .map(|m| {
-                        let dot = if m.online { "@C60●" } else { "@C45○" };
+                        // Browser format codes apply to the whole line: green when online.
+                        let dot = if m.online { "@C60@.●" } else { "@C39@.○" };
                         let admin = if g.admin.as_deref() == Some(m.login.as_str()) { " ★" } else { "" };
-                        format!("{dot}@.  {}{admin}", m.name)
+                        format!("{dot}  {}{admin}", m.name)
                     })
                     .collect()
             })

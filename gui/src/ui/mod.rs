@@ -129,7 +129,12 @@ pub fn show_on(frame: &mut fltk::frame::Frame, text: &str) {
     }
 }
 
-/// The X window id, so tests can find the window with xdotool (0 before it is shown).
+/// The X window id, so tests can find the window with xdotool; 0 while it is hidden (FLTK
+/// has no X window for it then).
 pub fn window_id(window: &fltk::window::Window) -> u64 {
-    window.raw_handle() as u64
+    if window.shown() {
+        window.raw_handle() as u64
+    } else {
+        0
+    }
 }
