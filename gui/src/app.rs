@@ -142,6 +142,7 @@ pub fn run(options: Options) -> Result<(), GuiError> {
     this.write_dump();
     while application.wait() {
         let mut handled = 0;
+        this.stalls.begin();
         while let Some(msg) = receiver.recv() {
             this.handle(msg);
             handled += 1;
@@ -151,9 +152,9 @@ pub fn run(options: Options) -> Result<(), GuiError> {
         }
         if handled > 0 {
             this.after_batch();
-        }
-        if handled > 0 || this.stalls.take_news() {
+            app::flush();
             this.write_dump();
+            this.stalls.end();
         }
         if handled == BATCH {
             // More are waiting: come back at once instead of sleeping in wait().

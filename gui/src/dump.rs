@@ -1,21 +1,15 @@
 //! What the window shows, written as JSON to `JOINT_GUI_STATE_FILE` after every change, for
-//! the end-to-end tests (they check the model, not pixels); and the stall meter, a 10 ms
-//! timer on the UI thread that records every tick that came late.
+//! the end-to-end tests (they check the model, not pixels); and the stall meter, which
+//! records every batch of work that kept the event loop busy too long.
 
 use crate::app::Shown;
 use crate::model::ChatModel;
-use fltk::app;
 use serde::Serialize;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// How often the stall meter's timer ticks.
-pub const TICK: Duration = Duration::from_millis(10);
-
-/// A late tick is recorded when it comes this much later than due.
+/// A batch is recorded as a stall when it keeps the loop busy longer than this.
 const LATE: Duration = Duration::from_millis(15);
 
 /// The state written for the tests.
@@ -37,7 +31,7 @@ pub struct State<'a> {
     pub rendered: &'a [u64],
     /// The input box's text.
     pub input: String,
-    /// Late ticks of the event loop: (milliseconds since start, how late in milliseconds).
+    /// Batches that kept the loop busy: (milliseconds since start, milliseconds busy).
     pub stalls: Vec<(u64, u64)>,
     /// Milliseconds since start when this was written.
     pub uptime_ms: u64,
@@ -66,58 +60,58 @@ impl Dump {
     }
 }
 
-#[derive(Default)]
-struct Ticks {
-    last: Option<Instant>,
-    stalls: Vec<(u64, u64)>,
-    news: bool,
-}
-
-/// Measures how late the event loop runs a 10 ms timer: a late tick means the loop was busy.
+/// Measures how long the loop is busy per batch: handling messages, redrawing (flushed
+/// explicitly, so FLTK's own wait has nothing left to draw) and writing the dump. While it is
+/// busy, no click or key is handled. It counts the UI thread's CPU time, so time the OS gave
+/// to other processes on a loaded machine does not count as the window's stall.
 pub struct StallMeter {
     start: Instant,
-    ticks: Rc<RefCell<Ticks>>,
+    batch: Option<Duration>,
+    stalls: Vec<(u64, u64)>,
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec we pass; CLOCK_THREAD_CPUTIME_ID exists on Linux.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if !ok {
+        return Duration::ZERO;
+    }
+    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
 impl StallMeter {
-    /// Starts the timer (on the UI thread, after `app::App` exists).
+    /// Starts the clock.
     pub fn start() -> StallMeter {
-        let start = Instant::now();
-        let ticks = Rc::new(RefCell::new(Ticks::default()));
-        let inner = ticks.clone();
-        app::add_timeout3(TICK.as_secs_f64(), move |handle| {
-            let now = Instant::now();
-            let mut t = inner.borrow_mut();
-            if let Some(last) = t.last {
-                let late = now.duration_since(last).saturating_sub(TICK);
-                if late > LATE {
-                    let at = u64::try_from(now.duration_since(start).as_millis()).unwrap_or(u64::MAX);
-                    t.stalls.push((at, u64::try_from(late.as_millis()).unwrap_or(u64::MAX)));
-                    if t.stalls.len() > 1000 {
-                        t.stalls.remove(0);
-                    }
-                    t.news = true;
-                }
+        StallMeter { start: Instant::now(), batch: None, stalls: Vec::new() }
+    }
+
+    /// A batch of work begins.
+    pub fn begin(&mut self) {
+        self.batch = Some(thread_cpu_time());
+    }
+
+    /// The batch ended; records it when it took longer than [`LATE`].
+    pub fn end(&mut self) {
+        let Some(begun) = self.batch.take() else { return };
+        let busy = thread_cpu_time().saturating_sub(begun);
+        if busy > LATE {
+            self.stalls.push((self.uptime_ms(), u64::try_from(busy.as_millis()).unwrap_or(u64::MAX)));
+            if self.stalls.len() > 1000 {
+                self.stalls.remove(0);
             }
-            t.last = Some(now);
-            app::repeat_timeout3(TICK.as_secs_f64(), handle);
-        });
-        StallMeter { start, ticks }
+        }
     }
 
     /// Forgets the stalls recorded so far.
     pub fn reset(&mut self) {
-        self.ticks.borrow_mut().stalls.clear();
+        self.stalls.clear();
     }
 
-    /// Whether a stall was recorded since the last call.
-    pub fn take_news(&mut self) -> bool {
-        std::mem::take(&mut self.ticks.borrow_mut().news)
-    }
-
-    /// The stalls recorded.
+    /// The stalls recorded: (milliseconds since start, milliseconds busy).
     pub fn stalls(&self) -> Vec<(u64, u64)> {
-        self.ticks.borrow().stalls.clone()
+        self.stalls.clone()
     }
 
     /// Milliseconds since the meter started.

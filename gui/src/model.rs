@@ -100,6 +100,16 @@ impl GroupState {
         self.messages.values()
     }
 
+    /// The messages held after `seq`, ascending.
+    pub fn messages_after(&self, seq: u64) -> impl Iterator<Item = &ChatMessage> {
+        self.messages.range(seq.saturating_add(1)..).map(|(_, m)| m)
+    }
+
+    /// How many messages are held.
+    pub fn held(&self) -> usize {
+        self.messages.len()
+    }
+
     /// The seqs held, ascending.
     pub fn seqs(&self) -> Vec<u64> {
         self.messages.keys().copied().collect()

@@ -83,6 +83,8 @@ impl MainWindow {
         window.set_xclass("joint-gui");
         let mut status = Frame::new(STATUS.0, STATUS.1, STATUS.2, STATUS.3, None);
         status.set_align(Align::Inside | Align::Left | Align::Clip);
+        // A box of its own, so a new label redraws just this frame, not the window.
+        status.set_frame(fltk::enums::FrameType::FlatBox);
         status.set_label_font(Font::HelveticaBold);
         let mut language = Choice::new(LANGUAGE.0, LANGUAGE.1, LANGUAGE.2, LANGUAGE.3, None);
         for name in LANGUAGE_NAMES {
@@ -186,8 +188,12 @@ impl MainWindow {
             Connection::Reconnecting => (t!("gui.main.reconnecting"), Color::from_rgb(0xb0, 0x00, 0x20)),
             Connection::SignedOut => (t!("gui.main.offline"), Color::from_rgb(0x70, 0x70, 0x70)),
         };
-        self.status.set_label(&format!("{me} — {state}"));
-        self.status.set_label_color(color);
+        let status = format!("{me} — {state}");
+        if self.status.label() != status || self.status.label_color() != color {
+            self.status.set_label(&status);
+            self.status.set_label_color(color);
+            self.status.redraw();
+        }
 
         let lines: Vec<String> = model
             .groups
@@ -233,7 +239,6 @@ impl MainWindow {
         set_visible(&mut self.leave, gid.is_some_and(|g| model.may_leave(g)));
         set_active(&mut self.manage, online);
         set_active(&mut self.leave, online);
-        self.window.redraw();
     }
 }
 

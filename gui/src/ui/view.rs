@@ -95,6 +95,7 @@ impl MessageView {
             ],
         );
         display.wrap_mode(WrapMode::AtBounds, 0);
+        display.show_cursor(false);
         MessageView { display, text, style, shown: None, rendered: Vec::new(), last_day: None }
     }
 
@@ -117,9 +118,9 @@ impl MessageView {
             return;
         };
         let last = self.rendered.last().copied();
-        let newer: Vec<&ChatMessage> = group.messages().filter(|m| last.is_none_or(|l| m.seq > l)).collect();
+        let newer: Vec<&ChatMessage> = group.messages_after(last.unwrap_or(0)).collect();
         let same_start = group.first_seq() == self.rendered.first().copied();
-        let held = group.messages().count();
+        let held = group.held();
         if self.shown == Some(group.gid) && same_start && held == self.rendered.len() + newer.len() {
             if !newer.is_empty() {
                 self.append(&newer);
@@ -179,9 +180,11 @@ impl MessageView {
         self.display.redraw();
     }
 
+    /// Shows the last line. Moving the (hidden) cursor there costs only the lines on screen;
+    /// counting every wrapped line of the buffer would grow with the history.
     fn scroll_to_end(&mut self) {
-        let lines = self.display.count_lines(0, self.text.length(), true);
-        self.display.scroll(lines.max(1), 0);
+        self.display.set_insert_position(self.text.length());
+        self.display.show_insert_position();
         self.display.redraw();
     }
 }

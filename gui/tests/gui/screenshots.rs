@@ -16,8 +16,8 @@ async fn screenshots_of_every_window_in_every_language() {
     let (bob, _b) = app.client().await;
     bob.register("bob", "Борис", &password("bob")).await.unwrap();
     let (li, _l) = app.client().await;
-    li.register("li", "李娜", &password("li")).await.unwrap();
-    ann.group_create("team", &["bob".into(), "li".into()]).await.unwrap();
+    li.register("lina", "李娜", &password("lina")).await.unwrap();
+    ann.group_create("team", &["bob".into(), "lina".into()]).await.unwrap();
     ann.publish("team", "Hello everyone! The release notes are in the shared folder.").await.unwrap();
     bob.publish("team", "Привет! Посмотрю сегодня вечером.").await.unwrap();
     li.publish("team", "你好！我明天检查翻译。").await.unwrap();
