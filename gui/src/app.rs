@@ -310,7 +310,8 @@ impl App {
                 self.request(Waiting::Account, Command::SetName { name });
             }
             Action::ChangePassword => {
-                let (old, new, again) = (self.account.old.value(), self.account.new.value(), self.account.again.value());
+                let (old, new, again) =
+                    (self.account.old.value(), self.account.new.value(), self.account.again.value());
                 if !password_ok(&new) {
                     return show_on(&mut self.account.error, &Broken::Password.text());
                 }

@@ -8,7 +8,8 @@ use rust_i18n::t;
 pub const LANGUAGES: [&str; 7] = ["en", "ru", "de", "es", "fr", "zh-CN", "uk"];
 
 /// Each language's name in itself, as the selector lists it (so anyone finds their own).
-pub const LANGUAGE_NAMES: [&str; 7] = ["English", "Русский", "Deutsch", "Español", "Français", "简体中文", "Українська"];
+pub const LANGUAGE_NAMES: [&str; 7] =
+    ["English", "Русский", "Deutsch", "Español", "Français", "简体中文", "Українська"];
 
 /// The supported language a POSIX locale or language tag names (`ru_RU.UTF-8` → `ru`), or English.
 pub fn resolve(wanted: &str) -> &'static str {

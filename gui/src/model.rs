@@ -183,7 +183,13 @@ pub struct ChatModel {
 
 impl Default for ChatModel {
     fn default() -> Self {
-        ChatModel { me: None, groups: Vec::new(), current: None, connection: Connection::SignedOut, online: HashMap::new() }
+        ChatModel {
+            me: None,
+            groups: Vec::new(),
+            current: None,
+            connection: Connection::SignedOut,
+            online: HashMap::new(),
+        }
     }
 }
 

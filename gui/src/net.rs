@@ -332,7 +332,10 @@ async fn sign_out(command: Command, session: &Session, report: &Report) {
         }
         (Command::DeleteAccount { .. }, Ok(())) => {
             session.replace(None);
-            report(NetEvent::SignedOut { kept: None, reason: Some(crate::i18n::end_reason_text(joint_wire::message::EndReason::AccountDeleted)) });
+            report(NetEvent::SignedOut {
+                kept: None,
+                reason: Some(crate::i18n::end_reason_text(joint_wire::message::EndReason::AccountDeleted)),
+            });
         }
         (_, Err(err)) => report(NetEvent::Failed(error_text(&err))),
         (_, Ok(())) => {}
@@ -359,8 +362,12 @@ async fn run(command: Command, client: Client, report: Report) {
         Command::MarkRead { group, seq } => client.mark_read(&group, seq).await.map(drop).or_else(ignore_lost),
         Command::UserInfo { login } => client.user(&login).await.map(|user| report(NetEvent::UserInfo(user))),
         Command::RefetchGroups => client.groups().await.map(|groups| report(NetEvent::Groups(groups))),
-        Command::CreateGroup { group, members } => client.group_create(&group, &members).await.map(|_| report(NetEvent::Done)),
-        Command::AddMembers { group, logins } => client.member_add(&group, &logins).await.map(|_| report(NetEvent::Done)),
+        Command::CreateGroup { group, members } => {
+            client.group_create(&group, &members).await.map(|_| report(NetEvent::Done))
+        }
+        Command::AddMembers { group, logins } => {
+            client.member_add(&group, &logins).await.map(|_| report(NetEvent::Done))
+        }
         Command::RemoveMembers { group, logins } => {
             client.member_remove(&group, &logins).await.map(|_| report(NetEvent::Done))
         }

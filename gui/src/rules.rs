@@ -42,9 +42,7 @@ pub fn login_ok(login: &str) -> bool {
 pub fn name_ok(name: &str) -> bool {
     let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     let count = name.chars().count();
-    (1..=64).contains(&count)
-        && name.trim() == name
-        && !name.chars().any(|c| c.is_control() || bidi(c))
+    (1..=64).contains(&count) && name.trim() == name && !name.chars().any(|c| c.is_control() || bidi(c))
 }
 
 /// Whether `password` keeps the password rule.

@@ -140,14 +140,19 @@ fn reconnecting_is_only_entered_from_online() {
 
 #[test]
 fn admin_rights_follow_the_admin_field() {
-    let mut model = signed_in(&[group(1, "all", None, 0, 0), group(2, "mine", Some("ann"), 0, 0), group(3, "bobs", Some("bob"), 0, 0)]);
+    let mut model = signed_in(&[
+        group(1, "all", None, 0, 0),
+        group(2, "mine", Some("ann"), 0, 0),
+        group(3, "bobs", Some("bob"), 0, 0),
+    ]);
     assert!(!model.is_admin(1));
     assert!(model.is_admin(2));
     assert!(!model.is_admin(3));
     assert!(!model.may_leave(1), "nobody leaves all");
     assert!(!model.may_leave(2), "the admin hands over first");
     assert!(model.may_leave(3));
-    let handed = GroupEvent { group: "mine".into(), gid: 2, admin: Some("bob".into()), members: 2, last_seq: 0, read_seq: 0 };
+    let handed =
+        GroupEvent { group: "mine".into(), gid: 2, admin: Some("bob".into()), members: 2, last_seq: 0, read_seq: 0 };
     model.apply(&Event::GroupUpdated(handed));
     assert!(!model.is_admin(2));
     assert!(model.may_leave(2));
@@ -156,7 +161,8 @@ fn admin_rights_follow_the_admin_field() {
 #[test]
 fn group_events_add_and_remove_groups() {
     let mut model = signed_in(&[group(1, "all", None, 0, 0)]);
-    let added = GroupEvent { group: "team".into(), gid: 5, admin: Some("bob".into()), members: 2, last_seq: 3, read_seq: 0 };
+    let added =
+        GroupEvent { group: "team".into(), gid: 5, admin: Some("bob".into()), members: 2, last_seq: 3, read_seq: 0 };
     assert_eq!(model.apply(&Event::GroupAdded(added.clone())), FollowUp::Subscribe { gid: 5, group: "team".into() });
     assert_eq!(model.apply(&Event::GroupAdded(added)), FollowUp::Nothing, "added once");
     assert_eq!(model.group(5).unwrap().unread(), 3);
@@ -175,7 +181,10 @@ fn members_and_presence() {
     model.set_members(2, &[entry("ann", true), entry("bob", false)]);
     model.apply(&Event::Presence { login: "bob".into(), online: true });
     assert!(model.group(2).unwrap().members.iter().all(|m| m.online));
-    assert_eq!(model.apply(&Event::MemberJoined { group: "team".into(), gid: 2, login: "cat".into() }), FollowUp::RefetchMembers(2));
+    assert_eq!(
+        model.apply(&Event::MemberJoined { group: "team".into(), gid: 2, login: "cat".into() }),
+        FollowUp::RefetchMembers(2)
+    );
     assert_eq!(model.group(2).unwrap().member_count, 3);
     model.apply(&Event::MemberLeft { group: "team".into(), gid: 2, login: "bob".into() });
     let logins: Vec<&str> = model.group(2).unwrap().members.iter().map(|m| m.login.as_str()).collect();

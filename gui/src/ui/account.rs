@@ -71,8 +71,13 @@ impl AccountDialog {
         let new = labelled(SecretInput::new(NEW.0, NEW.1, NEW.2, NEW.3, None));
         let again = labelled(SecretInput::new(AGAIN.0, AGAIN.1, AGAIN.2, AGAIN.3, None));
         let passwd = button(PASSWD, Action::ChangePassword);
-        let delete_password =
-            labelled(SecretInput::new(DELETE_PASSWORD.0, DELETE_PASSWORD.1, DELETE_PASSWORD.2, DELETE_PASSWORD.3, None));
+        let delete_password = labelled(SecretInput::new(
+            DELETE_PASSWORD.0,
+            DELETE_PASSWORD.1,
+            DELETE_PASSWORD.2,
+            DELETE_PASSWORD.3,
+            None,
+        ));
         let mut delete = button(DELETE, Action::DeleteAccount);
         delete.set_label_color(Color::from_rgb(0xb0, 0x00, 0x20));
         let close = button(CLOSE, Action::CloseDialog);

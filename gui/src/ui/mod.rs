@@ -116,11 +116,6 @@ pub fn labelled<W: WidgetExt>(mut widget: W) -> W {
     widget
 }
 
-/// Sets a window's title as a plain string (FLTK keeps a copy).
-pub fn set_title(window: &mut fltk::window::Window, text: &str) {
-    window.set_label(text);
-}
-
 /// Shows `text` on a frame and redraws what was under it.
 pub fn show_on(frame: &mut fltk::frame::Frame, text: &str) {
     frame.set_label(text);
@@ -133,7 +128,7 @@ pub fn show_on(frame: &mut fltk::frame::Frame, text: &str) {
 /// has no X window for it then).
 pub fn window_id(window: &fltk::window::Window) -> u64 {
     if window.shown() {
-        window.raw_handle() as u64
+        window.raw_handle()
     } else {
         0
     }

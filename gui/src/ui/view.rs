@@ -202,8 +202,11 @@ mod tests {
     fn days_are_separated_and_bodies_indented() {
         let day1 = 1_700_000_000_000; // 2023-11-14 22:13 UTC
         let day2 = day1 + 3 * 3_600_000; // 2023-11-15 01:13 UTC
-        let messages =
-            [message(1, day1, "hi\nthere", false), message(2, day1 + 60_000, "", true), message(3, day2, "later", false)];
+        let messages = [
+            message(1, day1, "hi\nthere", false),
+            message(2, day1 + 60_000, "", true),
+            message(3, day2, "later", false),
+        ];
         let mut out = Styled::default();
         let last = format_messages(&messages, None, &Utc, &mut out);
         assert_eq!(last, NaiveDate::from_ymd_opt(2023, 11, 15));

@@ -127,7 +127,8 @@ async fn a_user_signs_up_chats_administers_switches_language_and_survives_a_brok
         });
         let gid = group(&state, "all").unwrap()["gid"].as_u64().unwrap();
         assert!(complete(&seqs(&state, gid), last), "seqs complete and unique: {state}");
-        let state = gui.wait_for("the view caught up", |s| s["rendered"].as_array().is_some_and(|r| r.len() as u64 == last));
+        let state =
+            gui.wait_for("the view caught up", |s| s["rendered"].as_array().is_some_and(|r| r.len() as u64 == last));
         let rendered: Vec<u64> = state["rendered"].as_array().unwrap().iter().filter_map(|v| v.as_u64()).collect();
         assert!(complete(&rendered, last), "the view shows each message once: {rendered:?}");
         assert_eq!(state["input"], "typed while away", "the text waits for the user");

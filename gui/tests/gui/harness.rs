@@ -123,8 +123,7 @@ impl Gui {
     }
 
     fn xdotool(&self, args: &[&str]) {
-        let status =
-            Command::new("xdotool").args(args).env("DISPLAY", &self.display).status().expect("xdotool runs");
+        let status = Command::new("xdotool").args(args).env("DISPLAY", &self.display).status().expect("xdotool runs");
         assert!(status.success(), "xdotool {args:?} failed");
     }
 
@@ -208,10 +207,7 @@ pub fn group<'a>(state: &'a Value, name: &str) -> Option<&'a Value> {
 
 /// The seqs the model holds for group `gid`.
 pub fn seqs(state: &Value, gid: u64) -> Vec<u64> {
-    state["seqs"][gid.to_string()]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
+    state["seqs"][gid.to_string()].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default()
 }
 
 /// Whether `seqs` run 1, 2, 3, … `last` with no gap and no duplicate.

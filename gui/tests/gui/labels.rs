@@ -62,7 +62,14 @@ fn every_label_fits_its_widget_in_every_language() {
     let mut account = ui::account::AccountDialog::build(sender);
     // The Continue button with a long login, as a user could have.
     signin.offer_continue(Some("a-rather-long.login_42"));
-    for w in [&mut signin.window, &mut signup.window, &mut main.window, &mut create.window, &mut manage.window, &mut account.window] {
+    for w in [
+        &mut signin.window,
+        &mut signup.window,
+        &mut main.window,
+        &mut create.window,
+        &mut manage.window,
+        &mut account.window,
+    ] {
         w.show();
     }
     fltk::app::wait_for(0.1).unwrap();

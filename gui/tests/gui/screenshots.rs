@@ -21,7 +21,9 @@ async fn screenshots_of_every_window_in_every_language() {
     ann.publish("team", "Hello everyone! The release notes are in the shared folder.").await.unwrap();
     bob.publish("team", "Привет! Посмотрю сегодня вечером.").await.unwrap();
     li.publish("team", "你好！我明天检查翻译。").await.unwrap();
-    bob.publish("team", &"A long message wraps inside the view instead of running off its edge. ".repeat(3)).await.unwrap();
+    bob.publish("team", &"A long message wraps inside the view instead of running off its edge. ".repeat(3))
+        .await
+        .unwrap();
     let dir = screenshot_dir();
     let display = Display::start();
     tokio::task::block_in_place(|| {
