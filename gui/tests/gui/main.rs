@@ -2,6 +2,7 @@
 //! setup beyond the packages scripts/test installs. nextest runs every test in its own
 //! process, which FLTK needs (two event loops in one process can hang).
 
+mod administration;
 mod end_to_end;
 mod fonts;
 mod harness;
