@@ -156,6 +156,8 @@ pub fn run(options: Options) -> Result<(), GuiError> {
             this.write_dump();
             this.stalls.end();
         }
+        // Scrolling is no message of ours: look after every event whether the view reached its top.
+        this.load_older_if_at_top();
         if handled == BATCH {
             // More are waiting: come back at once instead of sleeping in wait().
             app::awake();
@@ -172,8 +174,7 @@ impl App {
         }
     }
 
-    /// What every batch ends with: mark the group shown read, fetch older history when the
-    /// view is scrolled to the top, redraw.
+    /// What every batch ends with: mark the group shown read and redraw.
     fn after_batch(&mut self) {
         if self.shown != Shown::Main {
             return;
@@ -184,10 +185,12 @@ impl App {
             }
         }
         self.main.update(&self.model);
-        self.load_older_if_at_top();
     }
 
     fn load_older_if_at_top(&mut self) {
+        if self.shown != Shown::Main {
+            return;
+        }
         let Some(group) = self.model.current_group() else { return };
         if !self.main.view.at_top() || self.loading_older.contains(&group.gid) {
             return;

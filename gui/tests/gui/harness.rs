@@ -145,6 +145,16 @@ impl Gui {
         self.click_at(name, rect, None);
     }
 
+    /// Pages a text view at `rect` up by clicking its scrollbar's track just below the arrow,
+    /// `pages` times (a wheel turn moves only three lines).
+    pub fn page_up(&self, name: &str, rect: Rect, pages: usize) {
+        let id = self.window(name).to_string();
+        let (x, y) = (rect.0 + rect.2 - 8, rect.1 + 24);
+        self.xdotool(&["mousemove", "--sync", "--window", &id, &x.to_string(), &y.to_string()]);
+        self.xdotool(&["click", "--repeat", &pages.to_string(), "--delay", "60", "1"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     /// Types text into the focused widget.
     pub fn type_text(&self, text: &str) {
         self.xdotool(&["type", "--delay", "15", text]);

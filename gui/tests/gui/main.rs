@@ -6,6 +6,7 @@ mod administration;
 mod end_to_end;
 mod fonts;
 mod harness;
+mod history;
 mod labels;
 mod screenshots;
 mod stall;
