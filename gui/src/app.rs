@@ -88,6 +88,8 @@ pub struct App {
     waiting: Option<Waiting>,
     /// The session died: do not keep its token when the connection closes.
     forget_session: bool,
+    /// A kept session is being resumed ("Continue").
+    resuming: bool,
     dump: Option<Dump>,
     stalls: StallMeter,
 }
@@ -130,6 +132,7 @@ pub fn run(options: Options) -> Result<(), GuiError> {
         sent_text: None,
         waiting: None,
         forget_session: false,
+        resuming: false,
         dump: options.state_file.map(Dump::new),
         stalls: StallMeter::start(),
         remembered,
@@ -219,6 +222,7 @@ impl App {
                     self.signin.set_busy(true);
                     show_on(&mut self.signin.error, &t!("gui.signin.connecting"));
                     self.signin.broker.set_value(&saved.broker);
+                    self.resuming = true;
                     self.net.send(Command::Resume { broker: saved.broker, token: saved.token });
                 }
             }
@@ -422,6 +426,7 @@ impl App {
         match event {
             NetEvent::SignedIn { broker, session } => {
                 self.forget_session = false;
+                self.resuming = false;
                 self.remembered.broker = Some(broker.clone());
                 // A kept session is used up once signed in again; Disconnect keeps the new one.
                 self.remembered.session = None;
@@ -448,6 +453,12 @@ impl App {
                 self.stalls.reset();
             }
             NetEvent::SignInFailed(text) => {
+                if std::mem::take(&mut self.resuming) {
+                    // The kept session is of no more use (dead token or gone broker): offer it no more.
+                    self.remembered.session = None;
+                    self.save_config();
+                    self.offer_saved_session();
+                }
                 self.signin.set_busy(false);
                 self.signup.set_busy(false);
                 match self.shown {

@@ -6,7 +6,7 @@ use joint_testkit::{password, spawn_app};
 use joint_wire::message::EndReason;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_admin_removes_a_member_renames_and_a_password_change_elsewhere_signs_the_window_out() {
+async fn the_admin_removes_a_member_renames_continues_a_kept_session_and_is_signed_out_by_a_password_change() {
     let app = spawn_app().await;
     let addr = app.addr.to_string();
     let (ann, _a) = app.user("ann").await;
@@ -39,6 +39,11 @@ async fn the_admin_removes_a_member_renames_and_a_password_change_elsewhere_sign
         gui.click("account", account::SET_NAME);
         gui.wait_for("renamed", |s| s["model"]["me"]["name"] == "Ann Renamed");
         gui.click("account", account::CLOSE);
+        // Disconnect keeps the session: Continue signs in again without the password.
+        gui.click("main", main::DISCONNECT);
+        gui.wait_for("disconnected", |s| s["shown"] == "sign_in");
+        gui.click("signin", signin::CONTINUE);
+        gui.wait_for("continued", |s| s["shown"] == "main" && s["model"]["me"]["name"] == "Ann Renamed");
     });
     let members: Vec<String> =
         ann.members("team", None, None).await.unwrap().members.into_iter().map(|m| m.login).collect();
