@@ -187,7 +187,7 @@ impl App {
                 self.net.send(Command::MarkRead { group: group.name.clone(), seq });
             }
         }
-        self.main.update(&self.model);
+        self.main.update(&self.model, self.sent_text.is_some());
     }
 
     fn load_older_if_at_top(&mut self) {
@@ -396,7 +396,8 @@ impl App {
 
     fn send(&mut self) {
         let body = self.main.input.value();
-        if body.trim().is_empty() {
+        // One message at a time: Send is disabled until the broker answers.
+        if body.trim().is_empty() || self.sent_text.is_some() {
             return;
         }
         let Some(group) = self.model.current_group().map(|g| g.name.clone()) else {
@@ -409,6 +410,7 @@ impl App {
         show_on(&mut self.main.error, "");
         self.sent_text = Some(body.clone());
         self.net.send(Command::Publish { group, body });
+        self.main.update(&self.model, true);
     }
 
     fn open_group(&mut self, gid: u64) {
@@ -427,6 +429,7 @@ impl App {
             NetEvent::SignedIn { broker, session } => {
                 self.forget_session = false;
                 self.resuming = false;
+                self.sent_text = None;
                 self.remembered.broker = Some(broker.clone());
                 // A kept session is used up once signed in again; Disconnect keeps the new one.
                 self.remembered.session = None;
@@ -643,7 +646,7 @@ impl App {
         self.create.relabel();
         self.manage.relabel();
         self.account.relabel();
-        self.main.update(&self.model);
+        self.main.update(&self.model, self.sent_text.is_some());
     }
 
     fn save_config(&mut self) {

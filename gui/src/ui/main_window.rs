@@ -180,8 +180,8 @@ impl MainWindow {
     }
 
     /// Redraws everything that follows the model: status, groups, members and the controls
-    /// the user may use.
-    pub fn update(&mut self, model: &ChatModel) {
+    /// the user may use. `sending`: a message is out, so Send waits for the broker's answer.
+    pub fn update(&mut self, model: &ChatModel, sending: bool) {
         let me = model.me.as_ref().map(|m| format!("{} ({})", m.name, m.login)).unwrap_or_default();
         let (state, color) = match model.connection {
             Connection::Online => (t!("gui.main.online"), Color::from_rgb(0x1b, 0x7a, 0x2e)),
@@ -229,7 +229,7 @@ impl MainWindow {
 
         let online = model.connection == Connection::Online;
         let gid = model.current;
-        set_active(&mut self.send, online && gid.is_some());
+        set_active(&mut self.send, online && gid.is_some() && !sending);
         set_active(&mut self.new_group, online);
         set_active(&mut self.account, online);
         set_active(&mut self.disconnect, model.connection != Connection::SignedOut);
