@@ -137,3 +137,31 @@ joint_pg_dir() {
 
 # The port a running cluster in DIR listens on (line 4 of postmaster.pid).
 pg_port() { sed -n 4p "$1/data/postmaster.pid"; }
+
+# What joint-gui needs to build and its window tests to run, on a machine that has only
+# Rust, gcc, Python and git: the X11/Xft/Pango/Cairo/fontconfig headers fltk-sys compiles
+# FLTK against, fonts (FLTK dies without any; DejaVu has no CJK, WenQuanYi Micro Hei covers
+# Chinese), Xvfb, xauth, xdotool and ImageMagick for the tests, and CMake >= 3.28 (Debian 12
+# has 3.25) from PyPI in a venv under /opt/joint-tools. Exports CMAKE and puts that cmake
+# first on PATH (fltk-sys's build script looks for `cmake` on PATH).
+ensure_gui_build_tools() {
+    ensure_packages build-essential pkg-config python3-venv \
+        libx11-dev libxext-dev libxft-dev libxinerama-dev libxcursor-dev libxrender-dev \
+        libxfixes-dev libpango1.0-dev libcairo2-dev libfontconfig1-dev libfreetype-dev \
+        fontconfig fonts-dejavu-core fonts-wqy-microhei xvfb xauth xdotool imagemagick
+    local tools=${JOINT_TOOLS:-/opt/joint-tools} version
+    local venv=$tools/cmake
+    version=$("$venv/bin/cmake" --version 2>/dev/null | awk 'NR == 1 { print $3 }') || true
+    if ! printf '%s\n' 3.28 "${version:-0}" | sort -V -C; then
+        log "installing CMake >= 3.28 from PyPI into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q 'cmake>=3.28,<5'
+    fi
+    mkdir -p "$tools/bin"
+    ln -sf "$venv/bin/cmake" "$tools/bin/cmake"
+    export CMAKE="$tools/bin/cmake"
+    case ":$PATH:" in
+        *":$tools/bin:"*) ;;
+        *) export PATH="$tools/bin:$PATH" ;;
+    esac
+}

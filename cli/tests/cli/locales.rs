@@ -14,6 +14,7 @@ const SAME_AS_ENGLISH: &[(&str, &str)] = &[
     ("de", "cli.help.shell"),
     // "no" is the Spanish word too.
     ("es", "cli.out.no"),
+    ("es", "gui.no"),
 ];
 
 /// The repository root.
