@@ -31,6 +31,8 @@ pub struct Options {
     pub language: Option<String>,
     /// Where to write the state for tests after every change (`JOINT_GUI_STATE_FILE`).
     pub state_file: Option<PathBuf>,
+    /// Speak TLS to the broker, trusting these certificates (`--tls`, `--tls-ca`).
+    pub tls: Option<joint_wire::TlsConfig>,
 }
 
 /// Why the window could not run.
@@ -105,7 +107,7 @@ pub fn init_toolkit() -> app::App {
 pub fn run(options: Options) -> Result<(), GuiError> {
     let application = init_toolkit();
     let (sender, receiver) = app::channel::<Msg>();
-    let net = Network::start(Arc::new(move |event| sender.send(Msg::Net(event))))?;
+    let net = Network::start(Arc::new(move |event| sender.send(Msg::Net(event))), options.tls.clone())?;
     let config = ConfigFile::for_user();
     let remembered = config.load();
     let language = crate::i18n::resolve(

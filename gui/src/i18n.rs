@@ -84,6 +84,8 @@ pub fn code_text(code: ErrorCode) -> String {
         ErrorCode::ShuttingDown => t!("error.shutting_down"),
         ErrorCode::Unavailable => t!("error.unavailable"),
         ErrorCode::Internal => t!("error.internal"),
+        ErrorCode::AccountDisabled => t!("error.account_disabled"),
+        ErrorCode::QuotaExceeded => t!("error.quota_exceeded"),
     };
     text.into_owned()
 }

@@ -35,8 +35,14 @@ impl ChatMessage {
             name: m.name.clone(),
             body: m.body.clone(),
             at: m.at,
-            deleted: false,
+            deleted: m.deleted,
         }
+    }
+
+    /// Makes this message a tombstone: deleted, its text gone (a deletion is final).
+    fn tombstone(&mut self) {
+        self.deleted = true;
+        self.body.clear();
     }
 }
 
@@ -257,7 +263,10 @@ impl ChatModel {
         let first_before = group.first_seq();
         for m in messages {
             group.last_seq = group.last_seq.max(m.seq);
-            group.messages.entry(m.seq).or_insert_with(|| ChatMessage::from_wire(m));
+            let held = group.messages.entry(m.seq).or_insert_with(|| ChatMessage::from_wire(m));
+            if m.deleted {
+                held.tombstone();
+            }
         }
         let page_first = messages.first().map(|m| m.seq);
         // Only a page that reaches below what was held says whether anything is older.
@@ -270,7 +279,10 @@ impl ChatModel {
     pub fn add_message(&mut self, m: &joint_wire::message::Message) -> bool {
         let Some(group) = self.group_mut(m.gid) else { return false };
         group.last_seq = group.last_seq.max(m.seq);
-        if group.messages.contains_key(&m.seq) {
+        if let Some(held) = group.messages.get_mut(&m.seq) {
+            if m.deleted {
+                held.tombstone();
+            }
             return false;
         }
         if group.messages.is_empty() && m.seq > 1 {
@@ -426,6 +438,11 @@ impl ChatModel {
             }
             Event::Resync => return FollowUp::Resync,
             Event::Lagged { .. } => {}
+            Event::MessageDeleted { gid, seq, .. } => {
+                if let Some(held) = self.group_mut(*gid).and_then(|g| g.messages.get_mut(seq)) {
+                    held.tombstone();
+                }
+            }
         }
         FollowUp::Nothing
     }

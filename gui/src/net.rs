@@ -5,7 +5,7 @@
 
 use crate::i18n::error_text;
 use joint_wire::message::{Group, Message, SessionOk, UserDetail, UserEntry, UserInfo};
-use joint_wire::{Client, ClientConfig, ClientError, ClientEvent};
+use joint_wire::{Client, ClientConfig, ClientError, ClientEvent, TlsConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -215,12 +215,13 @@ pub struct Network {
 }
 
 impl Network {
-    /// Starts the network thread; `report` is called on it for every outcome.
-    pub fn start(report: Report) -> std::io::Result<Network> {
+    /// Starts the network thread, connecting with `tls` when given; `report` is called on it
+    /// for every outcome.
+    pub fn start(report: Report, tls: Option<TlsConfig>) -> std::io::Result<Network> {
         let (commands, rx) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
         std::thread::Builder::new().name("joint-gui-net".into()).spawn(move || {
-            runtime.block_on(serve(rx, report));
+            runtime.block_on(serve(rx, report, tls));
         })?;
         Ok(Network { commands })
     }
@@ -250,14 +251,14 @@ impl Session {
     }
 }
 
-async fn serve(mut commands: mpsc::UnboundedReceiver<Command>, report: Report) {
+async fn serve(mut commands: mpsc::UnboundedReceiver<Command>, report: Report, tls: Option<TlsConfig>) {
     let session = Arc::new(Session::default());
     while let Some(command) = commands.recv().await {
         // Each command runs on its own task, so a slow history page never delays a publish;
         // sign-in and sign-out run in order because they replace the session.
         match command {
             Command::SignIn { .. } | Command::SignUp { .. } | Command::Resume { .. } => {
-                connect(command, &session, &report).await;
+                connect(command, &session, &report, tls.clone()).await;
             }
             Command::Logout | Command::Disconnect | Command::DeleteAccount { .. } => {
                 sign_out(command, &session, &report).await;
@@ -271,7 +272,7 @@ async fn serve(mut commands: mpsc::UnboundedReceiver<Command>, report: Report) {
     }
 }
 
-async fn connect(command: Command, session: &Arc<Session>, report: &Report) {
+async fn connect(command: Command, session: &Arc<Session>, report: &Report, tls: Option<TlsConfig>) {
     let broker = match &command {
         Command::SignIn { broker, .. } | Command::SignUp { broker, .. } | Command::Resume { broker, .. } => {
             broker.clone()
@@ -281,6 +282,7 @@ async fn connect(command: Command, session: &Arc<Session>, report: &Report) {
     let mut config = ClientConfig::new(vec![broker.clone()]);
     config.client_name = format!("joint-gui/{}", env!("CARGO_PKG_VERSION"));
     config.event_capacity = Some(4096);
+    config.tls = tls;
     let (client, mut events) = match Client::connect(config).await {
         Ok(connected) => connected,
         Err(err) => return report(NetEvent::SignInFailed(error_text(&err))),

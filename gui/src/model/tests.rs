@@ -20,6 +20,7 @@ fn msg(gid: u64, seq: u64) -> Message {
         name: "Bob".into(),
         body: format!("m{seq}"),
         at: 1_700_000_000_000 + seq,
+        deleted: false,
     }
 }
 
@@ -211,14 +212,37 @@ fn wire_messages_convert_to_live_ones_and_tombstones_keep_their_seq() {
     assert_eq!((converted.seq, converted.body.as_str(), converted.deleted), (4, "m4", false));
     let mut model = signed_in(&[group(1, "all", None, 0, 0)]);
     model.add_message(&wire);
-    let mut tombstone = ChatMessage::from_wire(&msg(1, 5));
+    let mut tombstone = msg(1, 5);
     tombstone.deleted = true;
     tombstone.body.clear();
-    model.groups[0].messages.insert(5, tombstone);
-    model.groups[0].last_seq = 5;
-    let held: Vec<bool> = model.group(1).unwrap().messages().map(|m| m.deleted).collect();
-    assert_eq!(held, [false, true]);
+    assert!(ChatMessage::from_wire(&tombstone).deleted);
+    model.add_message(&tombstone);
+    let held: Vec<(bool, &str)> = model.group(1).unwrap().messages().map(|m| (m.deleted, m.body.as_str())).collect();
+    assert_eq!(held, [(false, "m4"), (true, "")]);
     assert!(model.group(1).unwrap().seqs_complete(), "a tombstone fills its place");
+}
+
+#[test]
+fn a_deletion_turns_a_held_message_into_a_tombstone_whichever_way_it_comes() {
+    let mut model = signed_in(&[group(1, "all", None, 0, 0)]);
+    model.merge_history(1, &msgs(1, 1..=3), false);
+    // Live: the message_deleted event.
+    let event = Event::MessageDeleted { group: "all".into(), gid: 1, seq: 2 };
+    assert_eq!(model.apply(&event), FollowUp::Nothing);
+    // From storage: a history page (after a reconnect) or a replayed message carrying deleted.
+    let mut replayed = msg(1, 3);
+    replayed.deleted = true;
+    replayed.body.clear();
+    model.merge_history(1, std::slice::from_ref(&replayed), false);
+    let mut again = msg(1, 1);
+    again.deleted = true;
+    again.body.clear();
+    assert!(!model.add_message(&again), "not a new message");
+    let held: Vec<(u64, bool, &str)> =
+        model.group(1).unwrap().messages().map(|m| (m.seq, m.deleted, m.body.as_str())).collect();
+    assert_eq!(held, [(1, true, ""), (2, true, ""), (3, true, "")]);
+    // Unknown groups and seqs are ignored.
+    assert_eq!(model.apply(&Event::MessageDeleted { group: "x".into(), gid: 9, seq: 1 }), FollowUp::Nothing);
 }
 
 #[test]
