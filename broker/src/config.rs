@@ -198,33 +198,29 @@ fn toml_value(value: &str) -> String {
     }
 }
 
-/// Hides the password of a PostgreSQL URL (`postgres://user:PASSWORD@host/db`) or of a
-/// `password=...` parameter; any other secret is hidden whole.
+/// A PostgreSQL connection string (URL or `key=value` form) as it is safe to show: user,
+/// hosts, port and database, the password as `***` when there is one, other parameters left
+/// out (they may hold secrets too). Read the way the driver reads it, so that a password
+/// holding `/`, `@` or quotes cannot slip through; anything unparsable is hidden whole.
 pub fn redact(secret: &str) -> String {
-    let mut text = secret.to_owned();
-    let mut redacted = false;
-    if let Some((scheme, rest)) = text.split_once("://") {
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                text = format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]);
-            }
-        }
-        redacted = true;
-    }
-    while let Some(start) = text.find("password=").map(|i| i + "password=".len()) {
-        if text[start..].starts_with("***") {
-            break;
-        }
-        let end = text[start..].find(['&', ' ']).map_or(text.len(), |i| start + i);
-        text.replace_range(start..end, "***");
-        redacted = true;
-    }
-    if redacted {
-        text
-    } else {
-        "***".into()
-    }
+    let Ok(config) = secret.parse::<tokio_postgres::Config>() else { return "***".into() };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    let port = if ports.is_empty() { String::new() } else { format!(":{}", ports.join(",")) };
+    let password = if config.get_password().is_some() { ":***" } else { "" };
+    let user = match config.get_user() {
+        Some(user) => format!("{user}{password}@"),
+        None if !password.is_empty() => format!("{password}@"),
+        None => String::new(),
+    };
+    format!("postgres://{user}{}{port}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
 }
 
 #[cfg(test)]
@@ -285,13 +281,22 @@ mod tests {
             redact("postgres://joint:s3cret@db.example:5432/joint"),
             "postgres://joint:***@db.example:5432/joint"
         );
-        assert_eq!(
-            redact("postgres://joint@db/joint?password=s3cret&x=1"),
-            "postgres://joint@db/joint?password=***&x=1"
-        );
-        assert_eq!(redact("host=db user=joint password=s3cret"), "host=db user=joint password=***");
-        assert_eq!(redact("postgres://joint@db/joint"), "postgres://joint@db/joint");
+        let with_query = redact("postgres://joint@db/joint?password=s3cret&application_name=x");
+        assert!(with_query.starts_with("postgres://joint:***@db") && with_query.ends_with("/joint"), "{with_query}");
+        assert_eq!(redact("postgres://joint:s3cret@db/joint?not_a_parameter=1"), "***");
+        assert_eq!(redact("host=db user=joint password=s3cret"), "postgres://joint:***@db/");
+        assert_eq!(redact("postgres://joint@db/joint"), "postgres://joint@db:5432/joint");
         assert_eq!(redact("opaque"), "***");
+        // Passwords the driver accepts that a hand-made parser would cut in the wrong place.
+        for (url, secret) in [
+            ("postgres://joint:ab/cd@db.example/joint", "ab/cd"),
+            ("postgres://joint:a@b@db.example/joint", "a@b"),
+            ("host=db user=joint password='s3 cret'", "cret"),
+            ("postgres://joint@db/joint?sslpassword=k3y", "k3y"),
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains(secret), "{url} shown as {shown}");
+        }
     }
 
     /// Every flag that may be repeated splits its environment value on a delimiter, so a

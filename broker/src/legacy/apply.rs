@@ -1,6 +1,7 @@
 //! Writes a [`Plan`] into Joint's database in one transaction: accounts (with their old
 //! passwords hashed), groups with their admins, memberships; and records what it created in
-//! `legacy_users` / `legacy_chats` so that a second run creates nothing twice.
+//! `legacy_users`, `legacy_chats` and `legacy_memberships` so that a second run creates
+//! nothing twice.
 
 use super::plan::{Plan, UserPlan};
 use super::report::{Entry, Outcome, Tally};
@@ -200,14 +201,27 @@ async fn import_memberships(
         let what = format!("{login:?} in {chat:?}");
         match (users.get(login), chats.get(chat)) {
             (Some(user), Some(gid)) => {
-                let added = tx
+                // Each old membership is added once: an admin may have removed the member
+                // since, and a later run must not put them back.
+                let first_time = tx
                     .execute(
-                        "INSERT INTO memberships (gid, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                        &[gid, user],
+                        "INSERT INTO legacy_memberships (legacy_login, legacy_chat) VALUES ($1, $2)
+                         ON CONFLICT DO NOTHING",
+                        &[login, chat],
                     )
                     .await
-                    .context("adding a membership")?;
-                if added == 1 {
+                    .context("recording an imported membership")?
+                    == 1;
+                let added = first_time
+                    && tx
+                        .execute(
+                            "INSERT INTO memberships (gid, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                            &[gid, user],
+                        )
+                        .await
+                        .context("adding a membership")?
+                        == 1;
+                if added {
                     tally.added += 1;
                 } else {
                     tally.present += 1;

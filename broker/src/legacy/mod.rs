@@ -61,42 +61,10 @@ pub async fn import(settings: &Settings, options: &ImportOptions) -> anyhow::Res
     accounts.sort_by_key(|e| e.outcome);
     groups.sort_by_key(|e| e.outcome);
     Ok(Report {
-        source: without_password(&options.from),
+        source: crate::config::redact(&options.from),
         dry_run: options.dry_run,
         accounts,
         groups,
         memberships: applied.memberships,
     })
-}
-
-/// The old database's address for the report: user, host, port and database, never a password.
-fn without_password(url: &str) -> String {
-    match url.parse::<tokio_postgres::Config>() {
-        Ok(config) => {
-            let hosts: Vec<String> = config
-                .get_hosts()
-                .iter()
-                .map(|h| match h {
-                    tokio_postgres::config::Host::Tcp(name) => name.clone(),
-                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-                })
-                .collect();
-            let port = config.get_ports().first().map_or(String::new(), |p| format!(":{p}"));
-            let user = config.get_user().map_or(String::new(), |u| format!("{u}@"));
-            format!("{user}{}{port}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
-        }
-        Err(_) => "(an unparsable URL)".to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_password;
-
-    #[test]
-    fn the_reported_source_has_no_password() {
-        let shown = without_password("postgres://old:s3cret@db.example:5433/oldchat");
-        assert_eq!(shown, "old@db.example:5433/oldchat");
-        assert!(!without_password("host=db password=s3cret dbname=x").contains("s3cret"));
-    }
 }

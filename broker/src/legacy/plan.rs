@@ -149,10 +149,10 @@ fn account_for(user: &LegacyUser, login: String, source: LoginSource) -> Result<
     if password.is_empty() {
         return Err("it has no password".into());
     }
-    if names::password("password", &password).is_err() {
+    if let Err(refused) = names::password("password", &password) {
         return Err(format!(
-            "its password is shorter than {} bytes, which Joint refuses at sign-in: the user must register again",
-            names::PASSWORD_BYTES.start()
+            "Joint would refuse its password at sign-in ({}): the user must register again",
+            refused.msg
         ));
     }
     let mut notes = Vec::new();
@@ -412,7 +412,7 @@ mod tests {
         );
         let reasons: BTreeMap<_, _> =
             plan.refused_users.iter().map(|r| (r.legacy.as_str(), r.reason.as_str())).collect();
-        assert!(reasons["short"].contains("shorter than 8 bytes"));
+        assert!(reasons["short"].contains("password must be 8 to 1024 bytes long"), "{}", reasons["short"]);
         assert_eq!(reasons["empty"], "it has no password");
         // A missing name is replaced by the login, and said so.
         assert_eq!(plan.users[0].name, "carol");

@@ -49,7 +49,8 @@ impl Entry {
 pub struct Tally {
     /// Memberships added.
     pub added: usize,
-    /// Memberships already there.
+    /// Memberships an earlier run imported (even if the member left or was removed since),
+    /// or that were there already.
     pub present: usize,
     /// Memberships not added, with the reason.
     pub refused: Vec<Entry>,
