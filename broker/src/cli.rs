@@ -40,6 +40,21 @@ pub enum Command {
     /// what was imported and what could not be, with the reason. Running it again imports
     /// nothing new.
     ImportLegacy(ImportLegacyArgs),
+    /// Create an account directly in the database, the password read from the first line
+    /// of standard input: how an operator's account is made (`register` refuses operator
+    /// logins, so nobody else can take one first).
+    UserCreate(UserCreateArgs),
+}
+
+/// `user-create`'s own flags.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct UserCreateArgs {
+    /// The account's login.
+    #[arg(long)]
+    pub login: String,
+    /// Its display name (default: the login).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// `import-legacy`'s own flags.

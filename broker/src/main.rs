@@ -33,6 +33,10 @@ fn main() -> ExitCode {
         Some(Command::Status) => runtime.block_on(maintenance::status(settings)),
         Some(Command::CheckConfig) => check_config(&invocation),
         Some(Command::ImportLegacy(args)) => runtime.block_on(import_legacy(settings, args)),
+        Some(Command::UserCreate(args)) => read_password().and_then(|password| {
+            let name = args.name.as_deref().unwrap_or(&args.login);
+            runtime.block_on(maintenance::user_create(settings, &args.login, name, password))
+        }),
     };
     match report {
         Ok(report) => {
@@ -54,6 +58,15 @@ fn check_config(invocation: &Invocation) -> anyhow::Result<String> {
     maintenance::check_config(&invocation.cli.settings).context("invalid configuration")?;
     let settings = config::effective(&cli::command(), &invocation.matches, &invocation.from_file);
     Ok(format!("{settings}# the configuration is valid\n"))
+}
+
+/// The first line of standard input, without its line end: `user-create`'s password.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input (give it as its first line)");
+    Ok(password)
 }
 
 /// The old chat's data into Joint's database; the report is the output.

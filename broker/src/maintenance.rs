@@ -1,7 +1,10 @@
-//! The maintenance subcommands: `migrate`, `status` and `check-config`. Each returns the
-//! report to print on stdout, or the reason it failed; none prints a secret.
+//! The maintenance subcommands: `migrate`, `status`, `check-config` and `user-create`. Each
+//! returns the report to print on stdout, or the reason it failed; none prints a secret.
 
 use crate::config;
+use crate::error::BrokerError;
+use crate::names;
+use crate::password::Hasher;
 use crate::settings::Settings;
 use crate::store::{Status, Store};
 use crate::tls;
@@ -23,6 +26,26 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
     }
     report.push_str(&format!("schema version {} of {}\n", status.schema_version, status.latest_version));
     Ok(report)
+}
+
+/// Creates an account (with its membership of `all`) under the naming rules, the password
+/// hashed with the configured scrypt cost; the schema is migrated first.
+pub async fn user_create(settings: &Settings, login: &str, name: &str, password: String) -> anyhow::Result<String> {
+    let refused = |e: joint_wire::ErrorBody| anyhow::anyhow!("{}", e.msg);
+    let login = names::login("login", login).map_err(refused)?;
+    let name = names::display_name("name", name).map_err(refused)?;
+    names::password("password", &password).map_err(refused)?;
+    let store = open(settings)?;
+    store.migrate().await.context("applying the migrations")?;
+    let params = scrypt::Params::new(settings.scrypt_log_n, settings.scrypt_r, settings.scrypt_p, 32)
+        .map_err(|e| anyhow::anyhow!("scrypt parameters: {e}"))?;
+    let hash = Hasher::new(params, 1, 0)?.hash(password).await?;
+    let account = store.user_create(&login, &name, &hash).await.map_err(|e| match e {
+        BrokerError::Refused(body) => anyhow::anyhow!("{}", body.msg),
+        other => anyhow::Error::new(other).context("creating the account"),
+    })?;
+    let role = if settings.is_operator(&account.login) { " (an operator of this configuration)" } else { "" };
+    Ok(format!("created account {} named {:?}{role}\n", account.login, account.name))
 }
 
 /// Connects, reads the schema version and the counts, and describes them.

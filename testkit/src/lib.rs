@@ -7,6 +7,7 @@
 //! test copies it (`CREATE DATABASE … TEMPLATE`, a few milliseconds) and drops it at the end.
 
 use bytes::{Bytes, BytesMut};
+use joint_broker::password::Hasher;
 use joint_broker::server::Broker;
 /// The broker's settings, for tests (of other crates too) that edit them.
 pub use joint_broker::settings::{Registration, Settings};
@@ -212,10 +213,25 @@ impl TestApp {
     }
 
     /// A new account `login` (display name = login upper-cased), signed in on a new client.
+    /// An operator's login cannot `register`: its account is made in the database, as
+    /// `joint-broker user-create` makes it, and then signed in.
     pub async fn user(&self, login: &str) -> (Client, Events) {
+        if self.settings.is_operator(login) {
+            self.create_in_database(login).await;
+            return self.login(login).await;
+        }
         let (client, events) = self.client().await;
         client.register(login, &login.to_uppercase(), &password(login)).await.expect("register");
         (client, events)
+    }
+
+    /// Creates the account `login` with its test password straight in the database.
+    pub async fn create_in_database(&self, login: &str) {
+        let s = &self.settings;
+        let params = scrypt::Params::new(s.scrypt_log_n, s.scrypt_r, s.scrypt_p, 32).expect("scrypt parameters");
+        let hash = Hasher::new(params, 1, 0).unwrap().hash(password(login)).await.expect("hash");
+        let store = Store::new(&self.db.url, 1, Duration::from_secs(10)).unwrap();
+        store.user_create(login, &login.to_uppercase(), &hash).await.expect("the account is created");
     }
 
     /// Another client signed in as an existing `login` with its test password.

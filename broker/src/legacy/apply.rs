@@ -21,11 +21,14 @@ pub struct Applied {
     pub memberships: Tally,
 }
 
-/// Applies `plan`; commits unless `dry_run`, when it rolls back (and hashes nothing).
+/// Applies `plan`; commits unless `dry_run`, when it rolls back (and hashes nothing). No
+/// account is created under one of the `operators`' logins: an operator's account is made
+/// with `joint-broker user-create`, never from an old plain-text password.
 pub async fn apply(
     client: &mut tokio_postgres::Client,
     plan: &Plan,
     hasher: &Hasher,
+    operators: &[String],
     dry_run: bool,
 ) -> anyhow::Result<Applied> {
     let tx = client.transaction().await.context("starting the import transaction")?;
@@ -34,7 +37,7 @@ pub async fn apply(
         .await
         .context("locking the import tables")?;
     let mut accounts = Vec::new();
-    let users = import_users(&tx, plan, hasher, dry_run, &mut accounts).await?;
+    let users = import_users(&tx, plan, hasher, operators, dry_run, &mut accounts).await?;
     let mut groups = Vec::new();
     let chats = import_chats(&tx, plan, &users, &mut groups).await?;
     let memberships = import_memberships(&tx, plan, &users, &chats).await?;
@@ -52,6 +55,7 @@ async fn import_users(
     tx: &Transaction<'_>,
     plan: &Plan,
     hasher: &Hasher,
+    operators: &[String],
     dry_run: bool,
     entries: &mut Vec<Entry>,
 ) -> anyhow::Result<HashMap<String, i64>> {
@@ -74,6 +78,12 @@ async fn import_users(
             if !deleted {
                 ids.insert(user.legacy.clone(), *id);
             }
+        } else if operators.contains(&user.login) {
+            let detail = format!(
+                "the Joint login {:?} is an operator's: create that account with joint-broker user-create",
+                user.login
+            );
+            entries.push(Entry::new(Outcome::NotImported, &user.legacy, None, detail));
         } else if tx
             .query_opt("SELECT 1 FROM users WHERE login = $1", &[&user.login])
             .await

@@ -44,7 +44,7 @@ pub async fn import(settings: &Settings, options: &ImportOptions) -> anyhow::Res
         .await
         .context("connecting to Joint's database")?;
     let connection = tokio::spawn(connection);
-    let applied = apply::apply(&mut target, &plan, &hasher, options.dry_run).await?;
+    let applied = apply::apply(&mut target, &plan, &hasher, &settings.operators, options.dry_run).await?;
     drop(target);
     connection.await.ok();
 

@@ -136,6 +136,13 @@ pub async fn register(
     if ctx.settings.registration == Registration::Closed {
         return Err(BrokerError::refused(ErrorCode::NotAllowed, "registration is closed; ask an operator"));
     }
+    // Whoever registered an operator's login first would be an operator.
+    if ctx.settings.is_operator(&login) {
+        return Err(BrokerError::refused(
+            ErrorCode::NotAllowed,
+            "this login is reserved for an operator, whose account is made with `joint-broker user-create`",
+        ));
+    }
     let hash = ctx.hasher.hash(password).await?;
     let token = new_token()?;
     let (account, groups) = ctx.store.register(&login, &name, &hash, &token.hash).await?;

@@ -73,7 +73,7 @@ fn the_database_password_never_shows() {
     let output = check_config(&["--config", file.path().to_str().unwrap()], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report = stdout(&output);
-    assert_eq!(line(&report, "database-url"), "database-url = \"postgres://joint:***@db.example/joint\"  # file");
+    assert_eq!(line(&report, "database-url"), "database-url = \"postgres://joint:***@db.example:5432/joint\"  # file");
     assert!(!report.contains(password) && !stderr(&output).contains(password));
 
     // Nor when the configuration is refused.

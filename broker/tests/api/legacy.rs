@@ -31,7 +31,7 @@ impl OldChat {
         .await
         .unwrap();
         let long = "x".repeat(60);
-        let users: [(&str, &str, &str); 9] = [
+        let users: [(&str, &str, &str); 10] = [
             ("ann", "Ann Lee", "ann-old-pass"),
             ("BOB", "Боб Иванов", "bob-old-pass"),
             ("Иван", "Иван Петров", "ivan-old-pass"),
@@ -41,6 +41,7 @@ impl OldChat {
             ("Alice", "Alice Too", "alice2-old-pass"),
             ("taken", "Not The Joint Taken", "taken-old-pass"),
             ("nameless", "", "nameless-pass"),
+            ("root", "Root", "root-old-pass"),
         ];
         for (login, name, password) in users {
             old.execute("INSERT INTO users VALUES ($1, $2, $3)", &[&login, &name, &password]).await.unwrap();
@@ -103,7 +104,8 @@ fn outcome_of(entries: &[legacy::Entry], legacy: &str) -> (Outcome, Option<Strin
 #[tokio::test]
 async fn the_old_chat_comes_over_with_a_report_and_a_second_run_imports_nothing() {
     let old = OldChat::create().await;
-    let app = spawn_app().await;
+    // root is an operator's login here: no old account may become an operator.
+    let app = spawn_app_with(|s| s.operators = vec!["root".into()]).await;
     app.user("taken").await;
     let count_users = || async {
         let row = app.db.sql().await.query_one("SELECT count(*) FROM users", &[]).await.unwrap();
@@ -136,6 +138,9 @@ async fn the_old_chat_comes_over_with_a_report_and_a_second_run_imports_nothing(
     let (nameless, _, nameless_detail) = outcome_of(accounts, "nameless");
     assert_eq!(nameless, Outcome::Imported);
     assert!(nameless_detail.contains("named \"nameless\""), "{nameless_detail}");
+    let (root, _, root_detail) = outcome_of(accounts, "root");
+    assert_eq!(root, Outcome::NotImported);
+    assert!(root_detail.contains("is an operator's"), "{root_detail}");
 
     let groups = &report.groups;
     assert_eq!(outcome_of(groups, "Друзья").0, Outcome::Imported);
@@ -234,5 +239,5 @@ async fn the_binary_prints_the_report_and_a_dry_run_writes_nothing() {
         "no password in the report: {report}"
     );
     let users: i64 = db.sql().await.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
-    assert_eq!(users, 6, "ann, bob, ivan, alice, taken, nameless");
+    assert_eq!(users, 7, "ann, bob, ivan, alice, taken, nameless, root (no operators here)");
 }

@@ -89,3 +89,42 @@ async fn status_of_an_unreachable_database_fails_without_its_password() {
     );
     assert!(!err.contains(password) && !text(&status.stdout).contains(password));
 }
+
+#[tokio::test]
+async fn an_operator_account_is_made_by_user_create_and_nobody_can_register_it_first() {
+    let app = spawn_app_with(|s| s.operators = vec!["boss".into()]).await;
+    let (squatter, _e) = app.client().await;
+    let refused = squatter.register("boss", "Not The Boss", "password-123").await;
+    assert_eq!(
+        code(refused),
+        joint_wire::ErrorCode::NotAllowed,
+        "registration is open, but not for an operator's login"
+    );
+
+    let create = |login: &str, stdin: &str| {
+        let mut child = broker_command()
+            .args(["user-create", "--login", login, "--name", "The Boss", "--database-url", &app.db.url])
+            .args(["--scrypt-log-n", "4", "--scrypt-r", "1", "--operator", "boss"])
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the broker binary runs");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let made = create("boss", "Boss-Pa55word\n");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    assert_eq!(text(&made.stdout), "created account boss named \"The Boss\" (an operator of this configuration)\n");
+    let again = create("boss", "Boss-Pa55word\n");
+    assert!(!again.status.success() && text(&again.stderr).contains("taken"), "{}", text(&again.stderr));
+    let short = create("cat", "short\n");
+    assert!(!short.status.success() && text(&short.stderr).contains("8 to 1024 bytes"), "{}", text(&short.stderr));
+
+    let (boss, _be) = app.client().await;
+    boss.login("boss", "Boss-Pa55word").await.expect("the operator signs in with the password given on stdin");
+    app.user("eve").await;
+    boss.user_disable("eve").await.expect("and may use operator operations");
+}
