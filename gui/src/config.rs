@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 /// The broker address used when none was given or remembered.
@@ -66,6 +66,8 @@ impl ConfigFile {
         }
         let tmp = path.with_extension("json.tmp");
         let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        // `mode` applies only to a file this call creates: a stale one keeps its own.
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
         file.write_all(serde_json::to_string_pretty(remembered).map_err(std::io::Error::other)?.as_bytes())?;
         file.sync_all()?;
         fs::rename(tmp, path)
@@ -89,6 +91,13 @@ mod tests {
         };
         file.save(&remembered).unwrap();
         assert_eq!(file.load(), remembered);
+        let mode = fs::metadata(dir.path().join("joint").join("gui.json")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // A stale temporary file left readable by others does not leak the token.
+        let tmp = dir.path().join("joint").join("gui.json.tmp");
+        fs::write(&tmp, "stale").unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).unwrap();
+        file.save(&remembered).unwrap();
         let mode = fs::metadata(dir.path().join("joint").join("gui.json")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         fs::write(dir.path().join("joint").join("gui.json"), "not json").unwrap();
