@@ -37,7 +37,8 @@ pub struct Args {
     /// Workloads to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "throughput,one-at-a-time")]
     pub workloads: Vec<WorkloadKind>,
-    /// Rounds per workload and peer; the report shows the median and the spread.
+    /// Rounds per workload and peer; the report shows the median and the spread. Workload 5
+    /// runs one round; 4, 6 and 7 (Joint only) run one.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Multiplies every workload's message count, and so the durations of the fixed-rate

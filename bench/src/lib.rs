@@ -75,15 +75,10 @@ pub async fn run(args: Args) -> Result<()> {
         for (peer, _) in &peers {
             series.push(Series { workload, shape, peer: peer.name(), rounds: Vec::new() });
         }
-        for round in 0..args.rounds {
+        let rounds = workload.rounds(args.rounds);
+        for round in 0..rounds {
             for (p, (peer, watched)) in peers.iter().enumerate() {
-                eprintln!(
-                    "joint-bench: {} round {}/{} on {} ...",
-                    workload.title(),
-                    round + 1,
-                    args.rounds,
-                    peer.name()
-                );
+                eprintln!("joint-bench: {} round {}/{} on {} ...", workload.title(), round + 1, rounds, peer.name());
                 let tag = format!("b{stamp}w{w}r{round}p{p}");
                 let result = fanout::round(peer, watched, shape, &tag).await?;
                 let e2e = result.end_to_end.percentiles();

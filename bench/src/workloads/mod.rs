@@ -65,6 +65,15 @@ impl WorkloadKind {
         }
     }
 
+    /// Rounds to run of `requested`: workload 5 runs once (a minute per peer; three rounds
+    /// would not fit a full run in 15 minutes), the others as requested.
+    pub fn rounds(self, requested: usize) -> usize {
+        match self {
+            WorkloadKind::SlowSubscriber => requested.min(1),
+            _ => requested,
+        }
+    }
+
     /// The title in the report.
     pub fn title(self) -> &'static str {
         match self {
@@ -99,5 +108,6 @@ mod tests {
         let slow = WorkloadKind::SlowSubscriber.shape(0.1).unwrap();
         assert_eq!((slow.rate, slow.messages), (Some(2_000.0), 12_000));
         assert_eq!(slow.pause, Some((Duration::from_secs(1), Duration::from_secs(4))));
+        assert_eq!((WorkloadKind::SlowSubscriber.rounds(3), WorkloadKind::FixedRate.rounds(3)), (1, 3));
     }
 }
