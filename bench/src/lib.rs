@@ -73,14 +73,25 @@ pub async fn run(args: Args) -> Result<()> {
         };
         let first = series.len();
         for (peer, _) in &peers {
-            series.push(Series { workload, shape, peer: peer.name(), rounds: Vec::new() });
+            series.push(Series { workload, shape, peer: peer.name(), rounds: Vec::new(), failures: Vec::new() });
         }
         let rounds = workload.rounds(args.rounds);
         for round in 0..rounds {
             for (p, (peer, watched)) in peers.iter().enumerate() {
                 eprintln!("joint-bench: {} round {}/{} on {} ...", workload.title(), round + 1, rounds, peer.name());
                 let tag = format!("b{stamp}w{w}r{round}p{p}");
-                let result = fanout::round(peer, watched, shape, &tag).await?;
+                // A failed round (a publish refused `unavailable`, a dropped connection) is
+                // reported and fails the run at the end; the other rounds and peers still run.
+                let result = match fanout::round(peer, watched, shape, &tag).await {
+                    Ok(result) => result,
+                    Err(error) => {
+                        let failure = format!("round {}: {error:#}", round + 1);
+                        eprintln!("joint-bench:   failed: {failure}");
+                        problems.push(format!("{} on {}: {failure}", workload.title(), peer.name()));
+                        series[first + p].failures.push(failure);
+                        continue;
+                    }
+                };
                 let e2e = result.end_to_end.percentiles();
                 eprintln!(
                     "joint-bench:   {:.0} acked/s, {:.0} deliveries/s, end-to-end p50 {:.2} ms p99 {:.2} ms, \
@@ -96,11 +107,12 @@ pub async fn run(args: Args) -> Result<()> {
                 if let Some(slow) = result.slow {
                     eprintln!(
                         "joint-bench:   the others kept {:.1}% of their deliveries/s; the slow one: lost {} dup {} \
-                         reordered {}",
+                         reordered {}; broker RSS at most {:.1} MiB",
                         slow.kept() * 100.0,
                         slow.verdict.lost,
                         slow.verdict.duplicated,
                         slow.verdict.reordered + slow.verdict.foreign,
+                        result.rss.iter().max().copied().unwrap_or(0) as f64 / (1024.0 * 1024.0),
                     );
                 }
                 series[first + p].rounds.push(result);

@@ -26,8 +26,10 @@ pub struct Series {
     pub shape: Shape,
     /// The peer's name.
     pub peer: &'static str,
-    /// One entry per round.
+    /// One entry per round that completed.
     pub rounds: Vec<Round>,
+    /// Why the rounds that did not complete failed (e.g. a publish refused `unavailable`).
+    pub failures: Vec<String>,
 }
 
 impl Series {
@@ -120,6 +122,14 @@ pub fn markdown(series: &[Series]) -> String {
             );
         }
         out.push('\n');
+        for series in &rows {
+            for failure in &series.failures {
+                let _ = writeln!(out, "- {} failed a round: {failure}", series.peer);
+            }
+        }
+        if rows.iter().any(|series| !series.failures.is_empty()) {
+            out.push('\n');
+        }
         if workload == WorkloadKind::SlowSubscriber {
             out.push_str(&slow_markdown(&rows));
         }
@@ -174,7 +184,8 @@ fn slow_markdown(rows: &[&Series]) -> String {
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let mut out = String::from(
         "| peer | round | others' deliveries/s before the pause | during it | kept | slow subscriber delivered / lost \
-         / dup / reordered | broker RSS min / max MiB | broker RSS every second, MiB |\n|---|---|---|---|---|---|---|---|\n",
+         / dup / reordered | subscriptions lagged | broker RSS min / max MiB | broker RSS every second, MiB |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for series in rows {
         for (r, round) in series.rounds.iter().enumerate() {
@@ -184,7 +195,7 @@ fn slow_markdown(rows: &[&Series]) -> String {
             let (low, high) = (round.rss.iter().min().copied(), round.rss.iter().max().copied());
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.0} | {:.1}% | {} / {} / {} / {} | {} | {} |",
+                "| {} | {} | {:.0} | {:.0} | {:.1}% | {} / {} / {} / {} | {} | {} | {} |",
                 series.peer,
                 r + 1,
                 slow.others_before,
@@ -194,6 +205,7 @@ fn slow_markdown(rows: &[&Series]) -> String {
                 v.lost,
                 v.duplicated,
                 v.reordered + v.foreign,
+                round.lagged.map_or("–".to_string(), |lagged| format!("{lagged:.0}")),
                 match (low, high) {
                     (Some(low), Some(high)) => format!("{:.1} / {:.1}", mib(low), mib(high)),
                     _ => "–".to_string(),
@@ -205,15 +217,19 @@ fn slow_markdown(rows: &[&Series]) -> String {
     out.push_str(
         "\nWhat each peer does with the reader that stops reading (the lost column above is what happened):\n\n\
          - Joint: the subscriber's client stops reading its socket once 1,024 events wait unread, so the backlog \
-         stays with the broker, which stops pushing live messages to that subscription (`lagged`) and feeds it \
-         from PostgreSQL when it reads on; nothing is dropped and the broker keeps no per-subscriber queue.\n\
+         stays with the broker, which stops pushing live messages to that subscription (`lagged`, counted in \
+         \"subscriptions lagged\" from its metrics) and feeds it from PostgreSQL when it reads on; nothing is \
+         dropped and the broker keeps no per-subscriber queue beyond 256 messages.\n\
          - Mosquitto: `scripts/bench` sets `max_queued_messages 0` (no limit), so Mosquitto queues the whole \
          backlog in its memory (see its RSS); with the default limit of 1,000 it would drop QoS 1 messages \
          beyond it, and the lost column would show them.\n\
-         - NATS: subscribers are core NATS subscriptions (as in the other workloads), which hold no backlog: \
-         nats-server cuts a slow consumer off once its pending bytes pass the limit, and async-nats drops \
+         - NATS: subscribers are core NATS subscriptions (as in the other workloads): nats-server buffers a \
+         slow consumer's backlog up to its pending limit and then cuts the connection off, and async-nats drops \
          messages when its subscription buffer is full; either shows as lost deliveries. A JetStream consumer \
-         would replay them, at the cost of acknowledging every delivery.\n\n",
+         would replay them, at the cost of acknowledging every delivery.\n\
+         - Every peer: the kernel's socket buffers (on Linux up to the maximum of `tcp_rmem` plus `tcp_wmem`) \
+         hold the first part of a backlog; a backlog smaller than them never reaches the broker, and then \
+         Joint lags no subscription and Mosquitto's memory does not grow.\n\n",
     );
     out
 }
@@ -302,7 +318,6 @@ fn millis(latency: &Latency) -> String {
 pub fn history_markdown(filled: &Filled, pages: &Pages, load: &Round, load_shape: Shape) -> String {
     let e2e = load.end_to_end.percentiles();
     let v = load.verdict;
-    let seconds = load_shape.messages as f64 / load_shape.rate.unwrap_or(1.0);
     format!(
         "### {}\n\nJoint only, one round. The group holds {} messages of 200 bytes, filled through the broker by \
          one publisher with {} publishes pipelined (every one a committed, acknowledged publish; {:.1} s, {:.0} \
@@ -322,7 +337,7 @@ pub fn history_markdown(filled: &Filled, pages: &Pages, load: &Round, load_shape
         describe(load_shape),
         history::PAGE,
         pages.pages,
-        pages.pages as f64 / seconds.max(f64::MIN_POSITIVE),
+        pages.pages as f64 / pages.seconds.max(f64::MIN_POSITIVE),
         millis(&pages.latency),
         pages.wrong,
         load.acked_per_second,

@@ -94,6 +94,9 @@ pub struct Round {
     pub cpu: Cpu,
     /// Mean messages per PostgreSQL commit (Joint with metrics only).
     pub mean_batch: Option<f64>,
+    /// Subscriptions the broker sent to storage because they fell behind (`lagged`) during
+    /// the round (Joint with metrics only).
+    pub lagged: Option<f64>,
 }
 
 /// Workload 5: the subscriber that stopped reading, and the others around it.
@@ -134,9 +137,9 @@ pub async fn round(peer: &Peer, watched: &Watched, shape: Shape, tag: &str) -> R
         let group = (0..shape.subscribers).map(|_| peer.subscribe(topic));
         connections.extend(try_join_all(group).await.context("connecting subscribers")?);
     }
-    let batches_before = match &watched.metrics {
-        Some(addr) => Some(crate::metrics::batches(addr).await?),
-        None => None,
+    let (batches_before, lagged_before) = match &watched.metrics {
+        Some(addr) => (Some(crate::metrics::batches(addr).await?), Some(crate::metrics::lagged(addr).await?)),
+        None => (None, None),
     };
     let cpu_before = Cpu::read(watched)?;
     let start_ns = now_ns();
@@ -187,6 +190,10 @@ pub async fn round(peer: &Peer, watched: &Watched, shape: Shape, tag: &str) -> R
     let cpu = Cpu::read(watched)?.since(&cpu_before);
     let mean_batch = match (&watched.metrics, batches_before) {
         (Some(addr), Some(before)) => crate::metrics::batches(addr).await?.mean_since(&before),
+        _ => None,
+    };
+    let lagged = match (&watched.metrics, lagged_before) {
+        (Some(addr), Some(before)) => Some(crate::metrics::lagged(addr).await? - before),
         _ => None,
     };
     stop_tx.send_replace(true);
@@ -242,6 +249,7 @@ pub async fn round(peer: &Peer, watched: &Watched, shape: Shape, tag: &str) -> R
         rss,
         cpu,
         mean_batch,
+        lagged,
     })
 }
 

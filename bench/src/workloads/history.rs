@@ -42,6 +42,8 @@ pub struct Pages {
     pub pages: u64,
     /// Pages whose messages were not exactly the ones before the requested `before`.
     pub wrong: u64,
+    /// How long the readers read, in seconds.
+    pub seconds: f64,
 }
 
 /// Creates a group named after `tag` and publishes `messages` of 200 bytes into it, through
@@ -82,12 +84,14 @@ pub async fn read(peer: &JointPeer, filled: &Filled, readers: usize, stop: watch
             anyhow::Ok(pages)
         }
     };
+    let started = Instant::now();
     let mut total = Pages::default();
     for pages in try_join_all((0..readers).map(one)).await? {
         total.latency.merge(&pages.latency);
         total.pages += pages.pages;
         total.wrong += pages.wrong;
     }
+    total.seconds = started.elapsed().as_secs_f64();
     Ok(total)
 }
 
