@@ -37,10 +37,12 @@ pub struct Args {
     /// Workloads to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "throughput,one-at-a-time")]
     pub workloads: Vec<WorkloadKind>,
-    /// Rounds per workload and peer; the report shows the median and the spread.
+    /// Rounds per workload and peer; the report shows the median and the spread. Workload 5
+    /// runs one round; 4, 6 and 7 (Joint only) run one.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
-    /// Multiplies every workload's message count (e.g. 0.1 for a quick look).
+    /// Multiplies every workload's message count, and so the durations of the fixed-rate
+    /// ones (e.g. 0.1 for a quick look); the history group holds 1,000,000 × scale messages.
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
     /// Connections the idle workload holds open.
@@ -60,11 +62,24 @@ pub struct Args {
 pub enum WorkloadKind {
     /// [1] G=10 groups, S=10 subscribers each, M=20,000 messages of 200 B, window 100.
     Throughput,
+    /// [2] G=10, S=10, open loop: 30,000 msg/s in total for 20 s, each publisher on a fixed
+    /// schedule whatever its acks; latency counts from the scheduled send time.
+    FixedRate,
     /// [3] G=1, S=100, window 1: latency of one message at a time, 2,000 messages.
     OneAtATime,
     /// [4] Joint only: --idle-connections idle connections, each signed in by token, having
     /// fetched a 256 KiB history page and subscribed: the broker's RSS per connection.
     Idle,
+    /// [5] G=10, S=10, open loop at 20,000 msg/s in total for 60 s; one subscriber stops
+    /// reading from t=10 s to t=40 s: the others' throughput, the broker's RSS every second,
+    /// and whether the slow one still gets everything in order.
+    SlowSubscriber,
+    /// [6] Joint only: 16 readers fetching pages of 100 at random `before` across a group of
+    /// 1,000,000 messages while workload 2's load runs: the latency of a page.
+    History,
+    /// [7] Joint only: scrypt logins per second at the broker's cost, then 100 clients
+    /// logging in at once (how many succeed, how many get `unavailable`).
+    Login,
 }
 
 #[cfg(test)]
@@ -79,8 +94,12 @@ mod tests {
 
     #[test]
     fn unknown_workloads_are_refused() {
-        assert!(Args::try_parse_from(["joint-bench", "--workloads", "slow-subscriber"]).is_err());
+        assert!(Args::try_parse_from(["joint-bench", "--workloads", "slow-reader"]).is_err());
         let args = Args::try_parse_from(["joint-bench", "--workloads", "one-at-a-time"]).unwrap();
         assert_eq!(args.workloads, vec![WorkloadKind::OneAtATime]);
+        let args = Args::try_parse_from(["joint-bench", "--workloads", "fixed-rate,slow-subscriber,history,login"]);
+        let expected =
+            [WorkloadKind::FixedRate, WorkloadKind::SlowSubscriber, WorkloadKind::History, WorkloadKind::Login];
+        assert_eq!(args.unwrap().workloads, expected);
     }
 }

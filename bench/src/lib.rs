@@ -14,9 +14,13 @@ pub mod procstat;
 pub mod report;
 pub mod workloads;
 
-use anyhow::{bail, Result};
+use std::time::Duration;
 
-use args::Args;
+use anyhow::{bail, Context, Result};
+use tokio::sync::watch;
+
+use args::{Args, WorkloadKind};
+use checker::Verdict;
 use peers::{JointPeer, MqttPeer, NatsPeer, Peer};
 use report::Series;
 use workloads::fanout::{self, Watched};
@@ -47,35 +51,47 @@ pub async fn run(args: Args) -> Result<()> {
             Watched { broker: args.nats_pid, ..Watched::default() },
         ));
     }
-    if args.workloads.contains(&args::WorkloadKind::Idle) && (args.joint.is_none() || args.joint_pid.is_none()) {
+    if args.workloads.contains(&WorkloadKind::Idle) && (args.joint.is_none() || args.joint_pid.is_none()) {
         bail!("the idle workload measures the Joint broker's memory: give --joint and --joint-pid");
+    }
+    let joint_only = [WorkloadKind::History, WorkloadKind::Login];
+    if args.joint.is_none() && args.workloads.iter().any(|w| joint_only.contains(w)) {
+        bail!("the history and login workloads measure Joint only: give --joint");
     }
     if peers.is_empty() {
         bail!("no peer to benchmark: give --joint, --mosquitto or --nats");
     }
 
     let mut series = Vec::new();
-    let mut idle_section = String::new();
+    let mut sections = String::new();
+    let mut problems = Vec::new();
     for (w, &workload) in args.workloads.iter().enumerate() {
         let Some(shape) = workload.shape(args.scale) else {
-            idle_section = run_idle(&args, &peers, &format!("b{stamp}w{w}")).await?;
+            let tag = format!("b{stamp}w{w}");
+            sections.push_str(&run_joint_only(&args, &peers, workload, &tag, &mut problems).await?);
             continue;
         };
         let first = series.len();
         for (peer, _) in &peers {
-            series.push(Series { workload, shape, peer: peer.name(), rounds: Vec::new() });
+            series.push(Series { workload, shape, peer: peer.name(), rounds: Vec::new(), failures: Vec::new() });
         }
-        for round in 0..args.rounds {
+        let rounds = workload.rounds(args.rounds);
+        for round in 0..rounds {
             for (p, (peer, watched)) in peers.iter().enumerate() {
-                eprintln!(
-                    "joint-bench: {} round {}/{} on {} ...",
-                    workload.title(),
-                    round + 1,
-                    args.rounds,
-                    peer.name()
-                );
+                eprintln!("joint-bench: {} round {}/{} on {} ...", workload.title(), round + 1, rounds, peer.name());
                 let tag = format!("b{stamp}w{w}r{round}p{p}");
-                let result = fanout::round(peer, watched, shape, &tag).await?;
+                // A failed round (a publish refused `unavailable`, a dropped connection) is
+                // reported and fails the run at the end; the other rounds and peers still run.
+                let result = match fanout::round(peer, watched, shape, &tag).await {
+                    Ok(result) => result,
+                    Err(error) => {
+                        let failure = format!("round {}: {error:#}", round + 1);
+                        eprintln!("joint-bench:   failed: {failure}");
+                        problems.push(format!("{} on {}: {failure}", workload.title(), peer.name()));
+                        series[first + p].failures.push(failure);
+                        continue;
+                    }
+                };
                 let e2e = result.end_to_end.percentiles();
                 eprintln!(
                     "joint-bench:   {:.0} acked/s, {:.0} deliveries/s, end-to-end p50 {:.2} ms p99 {:.2} ms, \
@@ -88,6 +104,17 @@ pub async fn run(args: Args) -> Result<()> {
                     result.verdict.duplicated,
                     result.verdict.reordered + result.verdict.foreign,
                 );
+                if let Some(slow) = result.slow {
+                    eprintln!(
+                        "joint-bench:   the others kept {:.1}% of their deliveries/s; the slow one: lost {} dup {} \
+                         reordered {}; broker RSS at most {:.1} MiB",
+                        slow.kept() * 100.0,
+                        slow.verdict.lost,
+                        slow.verdict.duplicated,
+                        slow.verdict.reordered + slow.verdict.foreign,
+                        result.rss.iter().max().copied().unwrap_or(0) as f64 / (1024.0 * 1024.0),
+                    );
+                }
                 series[first + p].rounds.push(result);
             }
         }
@@ -96,20 +123,105 @@ pub async fn run(args: Args) -> Result<()> {
         Some(dir) => report::plots(&series, dir)?,
         None => String::new(),
     };
-    std::fs::write(&args.out, report::markdown(&series) + &plots + &idle_section)?;
+    std::fs::write(&args.out, report::markdown(&series) + &plots + &sections)?;
     eprintln!("joint-bench: wrote {}", args.out.display());
-    let bad: Vec<String> = series
-        .iter()
-        .filter(|s| {
-            let v = s.verdict();
-            v.lost + v.duplicated + v.reordered + v.foreign > 0
-        })
-        .map(|s| format!("{} on {}: {:?}", s.workload.title(), s.peer, s.verdict()))
-        .collect();
-    if !bad.is_empty() {
-        bail!("deliveries went wrong: {}", bad.join("; "));
+    let wrong = |v: Verdict| v.lost + v.duplicated + v.reordered + v.foreign > 0;
+    for s in &series {
+        if wrong(s.verdict()) {
+            problems.push(format!("{} on {}: {:?}", s.workload.title(), s.peer, s.verdict()));
+        }
+        // Only Joint promises the slow subscriber everything: what the others do to it is
+        // reported, not a failure of the run.
+        if let Some(slow) = s.slow_verdict().filter(|&v| s.peer == "Joint" && wrong(v)) {
+            problems.push(format!("{} on {}, the slow subscriber: {slow:?}", s.workload.title(), s.peer));
+        }
+    }
+    if !problems.is_empty() {
+        bail!("deliveries went wrong: {}", problems.join("; "));
     }
     Ok(())
+}
+
+/// Runs a Joint-only workload (idle, history, login) and returns its report section; what
+/// went wrong without ending the run goes to `problems`.
+async fn run_joint_only(
+    args: &Args,
+    peers: &[(Peer, Watched)],
+    workload: WorkloadKind,
+    tag: &str,
+    problems: &mut Vec<String>,
+) -> Result<String> {
+    let joint = peers.iter().find_map(|(peer, watched)| match peer {
+        Peer::Joint(joint) => Some((peer, joint, watched)),
+        _ => None,
+    });
+    let Some((peer, joint, watched)) = joint else {
+        bail!("{} needs --joint", workload.title());
+    };
+    match workload {
+        WorkloadKind::Idle => run_idle(args, peers, tag).await,
+        WorkloadKind::History => {
+            let section = run_history(args, peer, joint, watched, tag).await?;
+            if let Some(problem) = section.1 {
+                problems.push(problem);
+            }
+            Ok(section.0)
+        }
+        WorkloadKind::Login => {
+            let steady = Duration::from_secs_f64((10.0 * args.scale).max(1.0));
+            eprintln!("joint-bench: {} on Joint ...", workload.title());
+            let logins = workloads::login::run(joint, steady).await?;
+            eprintln!(
+                "joint-bench:   {:.1} logins/s; {} at once: {} succeeded, {} unavailable, {} other errors",
+                logins.per_second(),
+                workloads::login::BURST,
+                logins.burst_ok,
+                logins.burst_unavailable,
+                logins.burst_other
+            );
+            if logins.burst_other > 0 {
+                problems.push(format!("{}: {} burst logins failed otherwise", workload.title(), logins.burst_other));
+            }
+            Ok(report::login_markdown(&logins))
+        }
+        other => bail!("{} is not a Joint-only workload", other.title()),
+    }
+}
+
+/// Fills the history group, then runs workload 2's load on Joint with the history readers
+/// alongside; returns the report section and what went wrong, if anything.
+async fn run_history(
+    args: &Args,
+    peer: &Peer,
+    joint: &JointPeer,
+    watched: &Watched,
+    tag: &str,
+) -> Result<(String, Option<String>)> {
+    let messages = ((1_000_000.0 * args.scale).round() as u64).max(workloads::history::PAGE);
+    eprintln!("joint-bench: {} on Joint: filling a group with {messages} messages ...", WorkloadKind::History.title());
+    let filled = workloads::history::fill(joint, &format!("{tag}h"), messages).await?;
+    eprintln!("joint-bench:   filled in {:.1} s; reading pages during workload 2's load ...", filled.seconds);
+    let shape = WorkloadKind::FixedRate.shape(args.scale).context("workload 2 has a shape")?;
+    let (stop_tx, stop) = watch::channel(false);
+    let load = async {
+        let round = fanout::round(peer, watched, shape, tag).await;
+        stop_tx.send_replace(true);
+        round
+    };
+    let (load, pages) = tokio::join!(load, workloads::history::read(joint, &filled, workloads::history::READERS, stop));
+    let (load, pages) = (load?, pages?);
+    let page = pages.latency.percentiles();
+    eprintln!(
+        "joint-bench:   {} pages, p50 {:.2} ms p99 {:.2} ms, {} wrong",
+        pages.pages,
+        page.p50 / 1000.0,
+        page.p99 / 1000.0,
+        pages.wrong
+    );
+    let v = load.verdict;
+    let problem = (pages.wrong > 0 || v.lost + v.duplicated + v.reordered + v.foreign > 0)
+        .then(|| format!("{}: {} wrong pages, load {v:?}", WorkloadKind::History.title(), pages.wrong));
+    Ok((report::history_markdown(&filled, &pages, &load, shape), problem))
 }
 
 /// Runs the idle workload on the Joint peer and returns its report section.
@@ -121,7 +233,7 @@ async fn run_idle(args: &Args, peers: &[(Peer, Watched)], tag: &str) -> Result<S
     let Some((joint, Some(broker))) = joint else {
         bail!("the idle workload needs --joint and --joint-pid");
     };
-    eprintln!("joint-bench: {} on Joint: {} connections ...", args::WorkloadKind::Idle.title(), args.idle_connections);
+    eprintln!("joint-bench: {} on Joint: {} connections ...", WorkloadKind::Idle.title(), args.idle_connections);
     let idle = workloads::idle::run(joint, broker, args.idle_connections, tag).await?;
     eprintln!(
         "joint-bench:   {:.2} KiB of broker RSS per connection, {:.2} KiB for one more",

@@ -21,20 +21,36 @@ impl Batches {
     }
 }
 
-/// Fetches `/metrics` from `addr` (host:port) over plain HTTP/1.0.
+/// Fetches `/metrics` from `addr` (host:port) over plain HTTP/1.0 and reads the batches.
 pub async fn batches(addr: &str) -> Result<Batches> {
+    Ok(parse(&fetch(addr).await?))
+}
+
+/// Subscriptions that fell behind and were fed from storage so far (`joint_lagged_total`).
+pub async fn lagged(addr: &str) -> Result<f64> {
+    Ok(value(&fetch(addr).await?, "joint_lagged_total"))
+}
+
+/// The text of `/metrics` at `addr` (host:port), over plain HTTP/1.0.
+async fn fetch(addr: &str) -> Result<String> {
     let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to metrics at {addr}"))?;
     stream.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
     let mut text = String::new();
     stream.read_to_string(&mut text).await?;
-    Ok(parse(&text))
+    Ok(text)
+}
+
+/// The value of the unlabelled sample `name` in Prometheus text (0 when absent).
+fn value(text: &str, name: &str) -> f64 {
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok()).unwrap_or(0.0)
 }
 
 /// The histogram's `_sum` and `_count` from Prometheus text (zeros when absent).
 fn parse(text: &str) -> Batches {
-    let value =
-        |name: &str| text.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or(0.0);
-    Batches { messages: value("joint_commit_batch_size_sum "), batches: value("joint_commit_batch_size_count ") }
+    Batches {
+        messages: value(text, "joint_commit_batch_size_sum"),
+        batches: value(text, "joint_commit_batch_size_count"),
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +65,6 @@ mod tests {
         assert_eq!(after, Batches { messages: 300.0, batches: 4.0 });
         assert_eq!(after.mean_since(&Batches { messages: 100.0, batches: 2.0 }), Some(100.0));
         assert_eq!(after.mean_since(&after), None);
+        assert_eq!(value("joint_lagged_total 3\njoint_lagged_totally 9\n", "joint_lagged_total"), 3.0);
     }
 }

@@ -80,7 +80,7 @@ mod tests {
         }
         assert!(cpu_seconds(pid, false).unwrap() > before, "200 ms of spinning shows as CPU time");
         assert!(rss_bytes(pid).unwrap() > 1024 * 1024);
-        // The process's own time, read first, cannot exceed its tree's read after it.
+        // Own time first: read after it, the tree's total cannot be smaller.
         let own = cpu_seconds(pid, false).unwrap();
         assert!(tree_cpu_seconds(pid).unwrap() >= own);
     }

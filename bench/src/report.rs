@@ -9,9 +9,12 @@ use clap::ValueEnum;
 
 use crate::args::WorkloadKind;
 use crate::checker::Verdict;
+use crate::latency::Latency;
 use crate::plot;
 use crate::workloads::fanout::Round;
+use crate::workloads::history::{self, Filled, Pages};
 use crate::workloads::idle::Idle;
+use crate::workloads::login::{self, Logins};
 use crate::workloads::Shape;
 
 /// The rounds of one workload on one peer.
@@ -23,8 +26,10 @@ pub struct Series {
     pub shape: Shape,
     /// The peer's name.
     pub peer: &'static str,
-    /// One entry per round.
+    /// One entry per round that completed.
     pub rounds: Vec<Round>,
+    /// Why the rounds that did not complete failed (e.g. a publish refused `unavailable`).
+    pub failures: Vec<String>,
 }
 
 impl Series {
@@ -33,6 +38,14 @@ impl Series {
         let mut total = Verdict::default();
         self.rounds.iter().for_each(|round| total += round.verdict);
         total
+    }
+
+    /// The slow subscriber's losses, duplicates and reorderings over all rounds (workload 5).
+    pub fn slow_verdict(&self) -> Option<Verdict> {
+        self.rounds.iter().filter_map(|round| round.slow).map(|slow| slow.verdict).reduce(|mut total, verdict| {
+            total += verdict;
+            total
+        })
     }
 }
 
@@ -69,21 +82,19 @@ pub fn markdown(series: &[Series]) -> String {
         let rounds = rows[0].rounds.len();
         let _ = writeln!(
             out,
-            "### {}\n\nG={} groups, S={} subscribers per group, M={} messages of B={} bytes per publisher, \
-             W={} unacknowledged at most; {rounds} round(s), median (lowest–highest).\n",
+            "### {}\n\n{}; {rounds} round(s), median (lowest–highest).\n",
             workload.title(),
-            shape.groups,
-            shape.subscribers,
-            shape.messages,
-            shape.size,
-            shape.window,
+            describe(shape)
         );
+        if let Some(gate) = gate(workload) {
+            let _ = writeln!(out, "{gate}\n");
+        }
         out.push_str(
             "| peer | acked pub/s | deliveries/s | ack p50 / p99 / max ms | end-to-end p50 / p99 / max ms \
              | lost / dup / reordered | CPU s broker / PostgreSQL / generator | broker CPU µs per delivery \
              | messages per commit |\n|---|---|---|---|---|---|---|---|---|\n",
         );
-        for series in rows {
+        for series in &rows {
             let of = |f: &dyn Fn(&Round) -> f64| series.rounds.iter().map(f).collect::<Vec<f64>>();
             let ms = |values: Vec<f64>| cell(&values.iter().map(|us| us / 1000.0).collect::<Vec<_>>(), 2);
             let verdict = series.verdict();
@@ -111,7 +122,115 @@ pub fn markdown(series: &[Series]) -> String {
             );
         }
         out.push('\n');
+        for series in &rows {
+            for failure in &series.failures {
+                let _ = writeln!(out, "- {} failed a round: {failure}", series.peer);
+            }
+        }
+        if rows.iter().any(|series| !series.failures.is_empty()) {
+            out.push('\n');
+        }
+        if workload == WorkloadKind::SlowSubscriber {
+            out.push_str(&slow_markdown(&rows));
+        }
     }
+    out
+}
+
+/// The shape in words.
+fn describe(shape: Shape) -> String {
+    let common = format!(
+        "G={} groups, S={} subscribers per group, M={} messages of B={} bytes per publisher",
+        shape.groups, shape.subscribers, shape.messages, shape.size
+    );
+    let mut text = match shape.rate {
+        Some(rate) => format!(
+            "{common}; open loop: each publisher sends {rate:.0} msg/s ({:.0} msg/s in total) on a fixed schedule \
+             for {:.1} s whatever its acknowledgements, and latency counts from the scheduled send time (no \
+             coordinated omission)",
+            rate * shape.groups as f64,
+            shape.messages as f64 / rate,
+        ),
+        None => format!("{common}, W={} unacknowledged at most", shape.window),
+    };
+    if let Some((from, to)) = shape.pause {
+        let _ = write!(
+            text,
+            "; the first subscriber of the first group stops reading from t={:.1} s to t={:.1} s (its figures are \
+             in the table below, the others' in this one)",
+            from.as_secs_f64(),
+            to.as_secs_f64()
+        );
+    }
+    text
+}
+
+/// The issue's gate for a fan-out workload, if it has one.
+fn gate(workload: WorkloadKind) -> Option<&'static str> {
+    match workload {
+        WorkloadKind::FixedRate => Some("Gate (Joint): end-to-end p99 ≤ 10 ms."),
+        WorkloadKind::SlowSubscriber => Some(
+            "Gate (Joint): the other subscribers keep ≥ 90% of their throughput while the slow one does not read, \
+             the broker's RSS stays bounded, and the slow one ends with every message in order.",
+        ),
+        WorkloadKind::Throughput => Some("Gate (Joint): ≥ 3 × Mosquitto's acked pub/s, 0 lost / dup / reordered."),
+        WorkloadKind::OneAtATime => Some("Gate (Joint): end-to-end p50 ≤ 0.8 ms and p99 ≤ 2.5 ms."),
+        WorkloadKind::Idle | WorkloadKind::History | WorkloadKind::Login => None,
+    }
+}
+
+/// Workload 5's own table (one row per round and peer) and what each peer did to the reader.
+fn slow_markdown(rows: &[&Series]) -> String {
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let mut out = String::from(
+        "| peer | round | others' deliveries/s before the pause | during it | kept | slow subscriber delivered / lost \
+         / dup / reordered | subscriptions lagged | broker RSS min / max MiB | broker RSS every second, MiB |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for series in rows {
+        for (r, round) in series.rounds.iter().enumerate() {
+            let Some(slow) = round.slow else { continue };
+            let v = slow.verdict;
+            let rss: Vec<String> = round.rss.iter().map(|&bytes| format!("{:.0}", mib(bytes))).collect();
+            let (low, high) = (round.rss.iter().min().copied(), round.rss.iter().max().copied());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.0} | {:.1}% | {} / {} / {} / {} | {} | {} | {} |",
+                series.peer,
+                r + 1,
+                slow.others_before,
+                slow.others_during,
+                slow.kept() * 100.0,
+                v.delivered,
+                v.lost,
+                v.duplicated,
+                v.reordered + v.foreign,
+                round.lagged.map_or("–".to_string(), |lagged| format!("{lagged:.0}")),
+                match (low, high) {
+                    (Some(low), Some(high)) => format!("{:.1} / {:.1}", mib(low), mib(high)),
+                    _ => "–".to_string(),
+                },
+                if rss.is_empty() { "–".to_string() } else { rss.join(" ") },
+            );
+        }
+    }
+    out.push_str(
+        "\nWhat each peer does with the reader that stops reading (the lost column above is what happened):\n\n\
+         - Joint: the subscriber's client stops reading its socket once 1,024 events wait unread, so the backlog \
+         stays with the broker, which stops pushing live messages to that subscription (`lagged`, counted in \
+         \"subscriptions lagged\" from its metrics) and feeds it from PostgreSQL when it reads on; nothing is \
+         dropped and the broker keeps no per-subscriber queue beyond 256 messages.\n\
+         - Mosquitto: `scripts/bench` sets `max_queued_messages 0` (no limit), so Mosquitto queues the whole \
+         backlog in its memory (see its RSS); with the default limit of 1,000 it would drop QoS 1 messages \
+         beyond it, and the lost column would show them.\n\
+         - NATS: subscribers are core NATS subscriptions (as in the other workloads): nats-server buffers a \
+         slow consumer's backlog up to its pending limit and then cuts the connection off, and async-nats drops \
+         messages when its subscription buffer is full; either shows as lost deliveries. A JetStream consumer \
+         would replay them, at the cost of acknowledging every delivery.\n\
+         - Every peer: the kernel's socket buffers (on Linux up to the maximum of `tcp_rmem` plus `tcp_wmem`) \
+         hold the first part of a backlog; a backlog smaller than them never reaches the broker, and then \
+         Joint lags no subscription and Mosquitto's memory does not grow.\n\n",
+    );
     out
 }
 
@@ -135,7 +254,7 @@ pub fn plots(series: &[Series], dir: &Path) -> Result<String> {
             latency.push((format!("{} p50", s.peer), median_of(s, &|r| r.end_to_end.percentiles().p50) / 1000.0));
             latency.push((format!("{} p99", s.peer), median_of(s, &|r| r.end_to_end.percentiles().p99) / 1000.0));
         }
-        let charts = [
+        let mut charts = vec![
             (
                 format!("{slug}-throughput.svg"),
                 plot::bars(&format!("{}: acked publishes/s", workload.title()), "/s", &throughput),
@@ -145,6 +264,19 @@ pub fn plots(series: &[Series], dir: &Path) -> Result<String> {
                 plot::bars(&format!("{}: end-to-end latency", workload.title()), "ms", &latency),
             ),
         ];
+        if workload == WorkloadKind::SlowSubscriber {
+            let mut kept = Vec::new();
+            for s in &rows {
+                let during = |r: &Round| r.slow.map_or(0.0, |slow| slow.others_during);
+                let before = |r: &Round| r.slow.map_or(0.0, |slow| slow.others_before);
+                kept.push((format!("{} before", s.peer), median_of(s, &before)));
+                kept.push((format!("{} during", s.peer), median_of(s, &during)));
+            }
+            charts.push((
+                format!("{slug}-others.svg"),
+                plot::bars(&format!("{}: the others' deliveries/s", workload.title()), "/s", &kept),
+            ));
+        }
         for (file, svg) in charts {
             std::fs::write(dir.join(&file), svg)?;
             let _ = writeln!(out, "![{} {file}]({link}/{file})", workload.title());
@@ -173,6 +305,74 @@ pub fn idle_markdown(idle: &Idle) -> String {
         mib(idle.rss_after),
         idle.bytes_per_connection() / 1024.0,
         idle.marginal_bytes_per_connection() / 1024.0,
+    )
+}
+
+/// "p50 / p99 / max" in milliseconds.
+fn millis(latency: &Latency) -> String {
+    let p = latency.percentiles();
+    format!("{:.2} / {:.2} / {:.2}", p.p50 / 1000.0, p.p99 / 1000.0, p.max / 1000.0)
+}
+
+/// The Markdown section of the history workload (Joint only, one round).
+pub fn history_markdown(filled: &Filled, pages: &Pages, load: &Round, load_shape: Shape) -> String {
+    let e2e = load.end_to_end.percentiles();
+    let v = load.verdict;
+    format!(
+        "### {}\n\nJoint only, one round. The group holds {} messages of 200 bytes, filled through the broker by \
+         one publisher with {} publishes pipelined (every one a committed, acknowledged publish; {:.1} s, {:.0} \
+         msg/s). Then {} readers, each on its own connection, fetch pages of {} at a random `before` back to back \
+         while workload 2's load runs on other groups ({}). Every page is checked: exactly the {} messages before \
+         `before`, in order, each with the body it was published with.\n\nGate: p99 of a page ≤ 5 ms.\n\n\
+         | pages | pages/s | page p50 / p99 / max ms | wrong pages | load acked pub/s | load end-to-end p50 / p99 ms \
+         | load lost / dup / reordered |\n|---|---|---|---|---|---|---|\n\
+         | {} | {:.0} | {} | {} | {:.0} | {:.2} / {:.2} | {} / {} / {} |\n\n",
+        WorkloadKind::History.title(),
+        filled.messages,
+        history::FILL_WINDOW,
+        filled.seconds,
+        filled.messages as f64 / filled.seconds.max(f64::MIN_POSITIVE),
+        history::READERS,
+        history::PAGE,
+        describe(load_shape),
+        history::PAGE,
+        pages.pages,
+        pages.pages as f64 / pages.seconds.max(f64::MIN_POSITIVE),
+        millis(&pages.latency),
+        pages.wrong,
+        load.acked_per_second,
+        e2e.p50 / 1000.0,
+        e2e.p99 / 1000.0,
+        v.lost,
+        v.duplicated,
+        v.reordered + v.foreign,
+    )
+}
+
+/// The Markdown section of the login workload (Joint only, one round).
+pub fn login_markdown(logins: &Logins) -> String {
+    format!(
+        "### {}\n\nJoint only, one round, at the broker's scrypt cost (`scripts/bench` runs it at the default: \
+         N = 2^15, r = 8, p = 1). Steady: {} clients log in back to back for {:.1} s, each login on a fresh \
+         connection (login is for anonymous connections). Burst: {} connected clients send `login` at once; \
+         the hasher computes as many hashes at once as the broker has cores and queues a bounded number more \
+         (`--hash-queue`, 64 by default), and answers the rest `unavailable` at once.\n\n\
+         | steady logins/s | steady `unavailable` | steady login p50 / p99 / max ms | burst clients | succeeded | `unavailable` | other \
+         errors | succeeded p50 / p99 / max ms | `unavailable` p50 / p99 / max ms |\n|---|---|---|---|---|---|---|---|---|\n\
+         | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
+        WorkloadKind::Login.title(),
+        login::STEADY_CLIENTS,
+        logins.seconds,
+        login::BURST,
+        logins.per_second(),
+        logins.steady_unavailable,
+        millis(&logins.steady_latency),
+        login::BURST,
+        logins.burst_ok,
+        logins.burst_unavailable,
+        logins.burst_other,
+        millis(&logins.burst_ok_latency),
+        millis(&logins.burst_unavailable_latency),
     )
 }
 

@@ -9,12 +9,13 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use joint_wire::message::Event;
 use joint_wire::{Client, ClientConfig, ClientEvent};
 
-use super::{Deliveries, Plan, Published};
+use super::{instant_of, Deliveries, Plan, Published};
 use crate::payload::{now_ns, since, Stamp};
 
 /// A Joint broker and the benchmark's account on it.
 pub struct JointPeer {
     addr: String,
+    login: String,
     token: String,
     /// The connection that created the account; it creates each round's groups.
     admin: Client,
@@ -23,15 +24,31 @@ pub struct JointPeer {
 impl JointPeer {
     /// Registers a fresh account `login` (one scrypt hash at the broker's cost).
     pub async fn connect(addr: &str, login: &str) -> Result<JointPeer> {
-        let (admin, _events) = connect(addr).await?;
-        admin.register(login, "joint-bench", &format!("{login}-password")).await.context("registering")?;
+        let (admin, _events) = connect(addr, None).await?;
+        admin.register(login, "joint-bench", &password_of(login)).await.context("registering")?;
         let token = admin.token().context("a session token after register")?;
-        Ok(JointPeer { addr: addr.to_string(), token, admin })
+        Ok(JointPeer { addr: addr.to_string(), login: login.to_string(), token, admin })
+    }
+
+    /// A new connection that has said `hello` and is not signed in yet.
+    pub async fn anonymous(&self) -> Result<Client> {
+        Ok(connect(&self.addr, None).await?.0)
+    }
+
+    /// The account's login and password, for the login workload.
+    pub fn credentials(&self) -> (&str, String) {
+        (&self.login, password_of(&self.login))
     }
 
     /// A new connection signed in by the shared token.
     pub async fn session(&self) -> Result<(Client, joint_wire::Events)> {
-        let (client, events) = connect(&self.addr).await?;
+        self.session_with(None).await
+    }
+
+    /// A new connection signed in by the shared token, leaving at most `event_capacity`
+    /// events unread before it stops reading its socket (see `ClientConfig::event_capacity`).
+    async fn session_with(&self, event_capacity: Option<usize>) -> Result<(Client, joint_wire::Events)> {
+        let (client, events) = connect(&self.addr, event_capacity).await?;
         client.auth(&self.token).await.context("auth by token")?;
         Ok((client, events))
     }
@@ -54,7 +71,9 @@ impl JointPeer {
 
     /// A new connection subscribed to `group` from now on.
     pub(super) async fn subscribe(&self, group: &str) -> Result<Deliveries> {
-        let (client, events) = self.session().await?;
+        // A subscriber that stops reading must leave its backlog with the broker, as a real
+        // slow client would, not in this process: its client stops reading the socket.
+        let (client, events) = self.session_with(Some(SUBSCRIBER_EVENTS)).await?;
         client.subscribe(group, None, None).await.with_context(|| format!("subscribing to {group}"))?;
         let stream = futures::stream::unfold((client, events), |(client, mut events)| async move {
             loop {
@@ -73,16 +92,32 @@ impl JointPeer {
         Ok(stream.boxed())
     }
 
-    /// Publishes `plan` on a new connection, `plan.window` requests pipelined at most.
-    pub(super) async fn publish(&self, group: &str, plan: Plan) -> Result<Published> {
+    /// Publishes `plan` on a new connection, `plan.window` requests pipelined at most (and
+    /// never more than [`MAX_PIPELINED`]: an open-loop publisher then waits, and its late
+    /// sends count in its latency from their scheduled time).
+    pub async fn publish(&self, group: &str, plan: Plan) -> Result<Published> {
+        let window = plan.window.min(MAX_PIPELINED);
         let (client, _events) = self.session().await?;
         let mut published = Published::default();
         let mut inflight = FuturesUnordered::new();
+        let start_ns = now_ns();
         for seq in 0..plan.messages {
-            if inflight.len() >= plan.window {
+            let due = plan.due_ns(start_ns, seq);
+            if let Some(due) = due {
+                // Take acknowledgements as they come while waiting for the schedule.
+                let at = instant_of(due);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = tokio::time::sleep_until(at) => break,
+                        Some(result) = inflight.next() => acknowledged(&mut published, Some(result))?,
+                    }
+                }
+            }
+            if inflight.len() >= window {
                 acknowledged(&mut published, inflight.next().await)?;
             }
-            let sent_ns = now_ns();
+            let sent_ns = due.unwrap_or_else(now_ns);
             let body = Stamp { publisher: plan.publisher, seq, sent_ns }.encode(plan.size);
             let (client, group) = (client.clone(), group.to_string());
             let mut publish = Box::pin(tokio::task::unconstrained(async move {
@@ -118,10 +153,24 @@ fn acknowledged(published: &mut Published, result: Option<Result<u64, joint_wire
     }
 }
 
+/// Requests the wire client queues at once (its command channel): up to this many, a
+/// request is queued when its future is first polled, so publishes leave in seq order;
+/// beyond it they would wait for room in an order of their own, and commit out of order.
+pub const MAX_PIPELINED: usize = 256;
+
+/// Events a subscriber's client holds unread at most.
+const SUBSCRIBER_EVENTS: usize = 1024;
+
+/// The benchmark account's password.
+fn password_of(login: &str) -> String {
+    format!("{login}-password")
+}
+
 /// A connection that does not reconnect: a drop must show in the results, not be papered over.
-async fn connect(addr: &str) -> Result<(Client, joint_wire::Events)> {
+async fn connect(addr: &str, event_capacity: Option<usize>) -> Result<(Client, joint_wire::Events)> {
     let mut config = ClientConfig::new(vec![addr.to_string()]);
     config.reconnect = false;
+    config.event_capacity = event_capacity;
     config.client_name = format!("joint-bench/{}", env!("CARGO_PKG_VERSION"));
     Client::connect(config).await.with_context(|| format!("connecting to Joint at {addr}"))
 }

@@ -26,6 +26,23 @@ pub struct Plan {
     pub size: usize,
     /// Messages sent but not acknowledged at most.
     pub window: usize,
+    /// Open loop: messages per second on a fixed schedule; `None`: as fast as the window allows.
+    pub rate: Option<f64>,
+}
+
+impl Plan {
+    /// When message `seq` is due ([`crate::payload::now_ns`] reading) for an open-loop
+    /// plan whose first message was due at `start_ns`; `None` for a closed loop. An open-loop
+    /// message carries this time as its send time, so a late send shows in its latency
+    /// (no coordinated omission).
+    pub fn due_ns(&self, start_ns: u64, seq: u64) -> Option<u64> {
+        self.rate.map(|rate| start_ns + (seq as f64 * 1e9 / rate) as u64)
+    }
+}
+
+/// The tokio instant of a [`crate::payload::now_ns`] reading (now, if it has passed).
+pub fn instant_of(due_ns: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_nanos(due_ns.saturating_sub(crate::payload::now_ns()))
 }
 
 /// What one publisher saw.

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use futures::StreamExt;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
 
-use super::{Deliveries, Plan, Published};
+use super::{instant_of, Deliveries, Plan, Published};
 use crate::payload::{now_ns, since, Stamp};
 
 /// A Mosquitto broker.
@@ -68,8 +68,13 @@ impl MqttPeer {
         // packet id as it goes (Outgoing::Publish), which pairs an id with its send time.
         let sent: Arc<Mutex<VecDeque<u64>>> = Arc::default();
         let acks = tokio::spawn(acknowledgements(events, sent.clone(), plan.messages));
+        let start_ns = now_ns();
         for seq in 0..plan.messages {
-            let sent_ns = now_ns();
+            let due = plan.due_ns(start_ns, seq);
+            if let Some(due) = due {
+                tokio::time::sleep_until(instant_of(due)).await;
+            }
+            let sent_ns = due.unwrap_or_else(now_ns);
             let body = Stamp { publisher: plan.publisher, seq, sent_ns }.encode(plan.size);
             sent.lock().expect("no task panics holding the lock").push_back(sent_ns);
             client.publish(topic, QoS::AtLeastOnce, false, body.into_bytes()).await?;

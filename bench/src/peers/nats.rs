@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use async_nats::jetstream::{self, stream};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{Deliveries, Plan, Published};
+use super::{instant_of, Deliveries, Plan, Published};
 use crate::payload::{now_ns, since, Stamp};
 
 /// A nats-server with JetStream enabled.
@@ -51,11 +51,24 @@ impl NatsPeer {
         let jetstream = jetstream::new(async_nats::connect(&self.addr).await?);
         let mut published = Published::default();
         let mut inflight = FuturesUnordered::new();
+        let start_ns = now_ns();
         for seq in 0..plan.messages {
+            let due = plan.due_ns(start_ns, seq);
+            if let Some(due) = due {
+                // Take acknowledgements as they come while waiting for the schedule.
+                let at = instant_of(due);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = tokio::time::sleep_until(at) => break,
+                        Some(result) = inflight.next() => acknowledged(&mut published, Some(result))?,
+                    }
+                }
+            }
             if inflight.len() >= plan.window {
                 acknowledged(&mut published, inflight.next().await)?;
             }
-            let sent_ns = now_ns();
+            let sent_ns = due.unwrap_or_else(now_ns);
             let body = Stamp { publisher: plan.publisher, seq, sent_ns }.encode(plan.size);
             let ack = jetstream.publish(subject.to_string(), body.into()).await?;
             inflight.push(async move { ack.await.map(|_| sent_ns) });
