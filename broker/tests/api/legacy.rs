@@ -8,19 +8,13 @@ use joint_broker::settings::Settings;
 /// A database with the old chat's schema and awkward data, dropped at the end.
 struct OldChat {
     url: String,
-    name: String,
+    _db: TestDb,
 }
 
 impl OldChat {
     async fn create() -> OldChat {
-        let admin = admin_url();
-        let name = unique("oldchat");
-        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = url_for(&admin, &name);
-        let (old, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
+        let db = TestDb::empty().await;
+        let old = db.sql().await;
         // The old schema as the seed describes it: no foreign key from chats.admin.
         old.batch_execute(
             "CREATE TABLE users (login varchar(60) PRIMARY KEY, name varchar(60), password varchar(60));
@@ -67,23 +61,7 @@ impl OldChat {
         ] {
             old.execute("INSERT INTO users_to_chats VALUES ($1, $2)", &[&login, &chat]).await.unwrap();
         }
-        OldChat { url, name }
-    }
-}
-
-impl Drop for OldChat {
-    fn drop(&mut self) {
-        let (admin, name) = (admin_url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok((client, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
-                    tokio::spawn(conn);
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                }
-            });
-        })
-        .join();
+        OldChat { url: db.url.clone(), _db: db }
     }
 }
 
