@@ -503,6 +503,12 @@ impl TestCert {
         files
     }
 
+    /// The broker's flags that make it serve TLS with this certificate.
+    pub fn broker_flags(&self) -> [String; 4] {
+        let path = |p: &std::path::Path| p.display().to_string();
+        ["--tls-cert".into(), path(&self.cert), "--tls-key".into(), path(&self.key)]
+    }
+
     /// A client configuration for `addr` that speaks TLS trusting this CA and does not reconnect.
     pub fn client_config(&self, addr: &str) -> ClientConfig {
         let mut config = ClientConfig::new(vec![addr.to_string()]);

@@ -17,12 +17,7 @@ fn spellings(bytes: &[u8]) -> Vec<String> {
 async fn no_secret_reaches_the_log_error_messages_or_status() {
     let db = TestDb::create().await;
     let cert = TestCert::new();
-    let tls = [
-        "--tls-cert".to_string(),
-        cert.cert.display().to_string(),
-        "--tls-key".to_string(),
-        cert.key.display().to_string(),
-    ];
+    let tls = cert.broker_flags();
     let (mut child, addr, log) = start_binary_with(&db.url, "trace", &["--listen", "127.0.0.1:0"], &tls);
     let config = cert.client_config(&addr.to_string());
     let first = "first-secret-Pa55word";

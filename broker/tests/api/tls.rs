@@ -106,12 +106,7 @@ async fn the_binary_refuses_plaintext_on_a_network_address() {
 async fn the_binary_serves_tls_on_a_network_address() {
     let db = TestDb::create().await;
     let cert = TestCert::new();
-    let tls = [
-        "--tls-cert".to_string(),
-        cert.cert.display().to_string(),
-        "--tls-key".to_string(),
-        cert.key.display().to_string(),
-    ];
+    let tls = cert.broker_flags();
     let (_child, addr, _log) = start_binary_with(&db.url, "info", &["--listen", "0.0.0.0:0"], &tls);
     let (client, _events) =
         Client::connect(cert.client_config(&format!("127.0.0.1:{}", addr.port()))).await.expect("TLS on 0.0.0.0");
