@@ -1,14 +1,15 @@
 //! `presence` events. The hub reports every user whose count of signed-in connections
-//! went between 0 and 1; a second later (the debounce) this task compares the user's state
-//! with what it last announced and, when it differs, tells the connections subscribed to a
-//! group other than `all` that the user is a member of. A user who comes and goes within
-//! the second is never announced.
+//! went between 0 and 1; a second after the last such change (the debounce) this task
+//! compares the user's state with what it last announced and, when it differs, tells the
+//! connections subscribed to a group other than `all` that the user is a member of. A user
+//! who comes and goes within the second is never announced, and a state is announced only
+//! once it has held for the whole second.
 
 use crate::hub::Hub;
 use crate::server::Ctx;
 use crate::store::UserId;
 use joint_wire::message::Event;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -25,8 +26,9 @@ pub type Changes = mpsc::UnboundedReceiver<UserId>;
 pub async fn announce(ctx: Arc<Ctx>, mut changes: Changes, shutdown: CancellationToken) {
     // Users announced online, with their logins (needed to announce them offline).
     let mut online: HashMap<UserId, String> = HashMap::new();
-    // Users waiting out their debounce; one constant delay keeps the deadlines in order.
-    let mut waiting: HashSet<UserId> = HashSet::new();
+    // Users waiting out their debounce, with the deadline of their last change; a queued
+    // deadline that is not the user's last is stale. One constant delay keeps `due` in order.
+    let mut waiting: HashMap<UserId, Instant> = HashMap::new();
     let mut due: VecDeque<(Instant, UserId)> = VecDeque::new();
     loop {
         let next = due.front().map(|(at, _)| *at);
@@ -34,12 +36,15 @@ pub async fn announce(ctx: Arc<Ctx>, mut changes: Changes, shutdown: Cancellatio
             _ = shutdown.cancelled() => return,
             change = changes.recv() => {
                 let Some(user) = change else { return };
-                if waiting.insert(user) {
-                    due.push_back((Instant::now() + DEBOUNCE, user));
-                }
+                let at = Instant::now() + DEBOUNCE;
+                waiting.insert(user, at);
+                due.push_back((at, user));
             }
             _ = sleep_until(next), if next.is_some() => {
-                let Some((_, user)) = due.pop_front() else { continue };
+                let Some((at, user)) = due.pop_front() else { continue };
+                if waiting.get(&user) != Some(&at) {
+                    continue;
+                }
                 waiting.remove(&user);
                 let event = match ctx.hub.login_if_online(user) {
                     Some(login) if !online.contains_key(&user) => {
