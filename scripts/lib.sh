@@ -97,6 +97,24 @@ pid_alive() {
     [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# wait_for_port NAME PID HOST PORT LOG: wait up to 15 s for PID to accept connections on
+# HOST:PORT; on failure show the end of LOG and exit.
+wait_for_port() {
+    local name=$1 pid=$2 host=$3 port=$4 logfile=$5 i
+    for ((i = 0; i < 150; i++)); do
+        if ! pid_alive "$pid"; then
+            tail -n 30 "$logfile" >&2 || true
+            die "$name exited during startup (log: $logfile)"
+        fi
+        if nc -z -w 1 "$host" "$port" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    tail -n 30 "$logfile" >&2 || true
+    die "$name did not accept connections on $host:$port within 15 s (log: $logfile)"
+}
+
 # stop_pidfile FILE NAME: stop the process recorded in FILE if it is still NAME (the pid
 # may have been reused by something else since), SIGTERM then wait, SIGKILL as a last resort.
 stop_pidfile() {

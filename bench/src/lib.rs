@@ -12,6 +12,7 @@ pub mod peers;
 pub mod plot;
 pub mod procstat;
 pub mod report;
+pub mod soak;
 pub mod workloads;
 
 use std::time::Duration;

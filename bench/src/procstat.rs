@@ -65,6 +65,12 @@ pub fn rss_bytes(pid: u32) -> Result<u64> {
     Ok(kib * 1024)
 }
 
+/// How many file descriptors a process has open (the entries of `/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> Result<u64> {
+    let entries = fs::read_dir(format!("/proc/{pid}/fd")).with_context(|| format!("reading /proc/{pid}/fd"))?;
+    Ok(entries.count() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +89,16 @@ mod tests {
         // Own time first: read after it, the tree's total cannot be smaller.
         let own = cpu_seconds(pid, false).unwrap();
         assert!(tree_cpu_seconds(pid).unwrap() >= own);
+    }
+
+    #[test]
+    fn an_opened_file_shows_as_one_more_descriptor() {
+        let pid = std::process::id();
+        let before = open_fds(pid).unwrap();
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        assert_eq!(open_fds(pid).unwrap(), before + 1);
+        drop(file);
+        assert_eq!(open_fds(pid).unwrap(), before);
     }
 
     #[test]

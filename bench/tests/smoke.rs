@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 use joint_bench::checker::Verdict;
 use joint_bench::peers::{JointPeer, Peer};
+use joint_bench::soak;
 use joint_bench::workloads::fanout::{self, Watched};
 use joint_bench::workloads::{history, idle, login, Shape};
 use joint_testkit::{spawn_app, TestDb};
@@ -188,4 +189,31 @@ async fn a_burst_of_logins_beyond_the_hashers_queue_gets_unavailable() {
     assert_eq!(logins.burst_ok + logins.burst_unavailable, login::BURST as u64, "{logins:?}");
     assert_eq!(logins.burst_other, 0);
     assert!(logins.burst_ok >= 1 && logins.burst_unavailable >= 1, "{logins:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_soak_runs_every_actor_and_finds_nothing_wrong() {
+    let db = TestDb::create().await;
+    let (broker, addr) = start_broker(&db.url, &[]);
+    let plan = soak::Plan {
+        addr: addr.to_string(),
+        broker_pid: broker.0.id(),
+        duration: std::time::Duration::from_secs(8),
+        warm_up: std::time::Duration::from_secs(2),
+        interval: std::time::Duration::from_secs(1),
+        load: soak::actors::Load { groups: 3, subscribers: 2, rate: 60.0, size: 100, churners: 2, readers: 1 },
+    };
+
+    let (series, counters) = soak::run(&plan).await.unwrap();
+
+    assert_eq!(counters.anomalies(), Vec::<String>::new());
+    assert_eq!(series.samples.len(), 8, "a sample a second: {series:?}");
+    let last = series.samples.last().unwrap();
+    // Every actor did its part: ~60 messages/s for 8 s, each to 2 steady subscribers.
+    assert!(last.published >= 300, "{last:?}");
+    assert!(last.delivered >= 2 * last.published.saturating_sub(60), "{last:?}");
+    assert!(last.reconnects >= 2 && last.pages >= 2 && last.logins >= 2 && last.groups_cycled >= 2, "{last:?}");
+    assert!(last.rss > 1024 * 1024 && last.fds > 3, "{last:?}");
+    // Too short for a minute after the warm-up.
+    assert_eq!(series.verdict(), None);
 }
