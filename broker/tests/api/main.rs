@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod backup_restore;
 mod bad_input;
+mod bad_input_table;
 mod client;
 mod config_file;
 mod durability;
