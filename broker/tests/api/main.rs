@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod attacks;
 mod backup_restore;
 mod bad_input;
 mod bad_input_table;
