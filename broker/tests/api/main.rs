@@ -19,6 +19,7 @@ mod messages;
 mod metrics;
 mod moderation;
 mod names;
+mod permission_table;
 mod presence;
 mod quotas;
 mod resilience;
