@@ -138,7 +138,7 @@ fn operations(ann_token: &str) -> Vec<Operation> {
         },
         Operation { op: Op::Auth, fields: vec![req("token", Token, ann_token)], edges: vec![] },
         Operation { op: Op::Logout, fields: vec![], edges: vec![] },
-        Operation { op: Op::Me, fields: vec![], edges: vec![] },
+        Operation { op: Op::Me, fields: vec![], edges: ignored_keys() },
         Operation { op: Op::SetName, fields: vec![req("name", DisplayName, "Boss Two")], edges: vec![] },
         Operation {
             op: Op::Passwd,
@@ -156,7 +156,7 @@ fn operations(ann_token: &str) -> Vec<Operation> {
             fields: vec![req("login", Login, "ann")],
             edges: vec![edge("an unknown login", "login", "ghost", Expect::Refused(ErrorCode::UnknownUser, None))],
         },
-        Operation { op: Op::Groups, fields: vec![], edges: vec![] },
+        Operation { op: Op::Groups, fields: vec![], edges: ignored_keys() },
         Operation {
             op: Op::GroupCreate,
             fields: vec![req("group", GroupName, "Fresh"), opt("members", Logins, logins(&["ann"]))],
@@ -232,7 +232,7 @@ fn operations(ann_token: &str) -> Vec<Operation> {
                 seq("seq = 2^64 - 1 (clamped)", "seq", u64::MAX, Expect::Ok),
             ],
         },
-        Operation { op: Op::Ping, fields: vec![], edges: vec![] },
+        Operation { op: Op::Ping, fields: vec![], edges: ignored_keys() },
         Operation {
             op: Op::MessageDelete,
             fields: vec![req("group", GroupName, GROUP), req("seq", Uint, 1)],
@@ -266,6 +266,18 @@ fn operations(ann_token: &str) -> Vec<Operation> {
     let listed: Vec<Op> = rows.iter().map(|row| row.op).collect();
     assert_eq!(listed, Op::ALL.to_vec(), "the table has one row per operation of the contract");
     rows
+}
+
+/// Unknown keys are ignored whatever they hold (CONTRACT.md §2), even bytes that would be
+/// refused in a known argument.
+fn ignored_keys() -> Vec<Case> {
+    let key =
+        |label: &str, value: Arg| Case { label: label.to_owned(), args: vec![("extra", value)], expect: Expect::Ok };
+    vec![
+        key("an unknown key holding invalid UTF-8", Arg::Encoded(bad_str(b"a\xffb"))),
+        key("an unknown key holding a bin", Arg::Value(Value::Binary(vec![0; 100]))),
+        key("an unknown key holding nested maps", Arg::Value(Value::Map(vec![(Value::from(1), Value::Nil)]))),
+    ]
 }
 
 /// A str whose bytes are not UTF-8, encoded by hand (str 8).
