@@ -118,6 +118,10 @@ impl Handler {
         // When the connection became anonymous (at connect, or when its session ended):
         // an anonymous connection has this long in all to sign in.
         let mut anonymous_since = Some(Instant::now());
+        // When the broker last finished answering a whole frame: a signed-in connection must
+        // complete one within the signed-in limit, so bytes dribbled into a frame that never
+        // ends cannot hold it open (CONTRACT.md §4: "no frame for 120 s").
+        let mut last_frame = Instant::now();
         let mut stop_answering_at: Option<Instant> = None;
         loop {
             loop {
@@ -134,6 +138,7 @@ impl Handler {
                             self.outbox.close();
                             return drain(reader).await;
                         }
+                        last_frame = Instant::now();
                     }
                     Ok(None) => break,
                     Err(FrameError::TooLarge { max }) => {
@@ -154,7 +159,7 @@ impl Handler {
             };
             let idle = match anonymous_since {
                 Some(since) => self.ctx.settings.idle_limit(false).saturating_sub(since.elapsed()),
-                None => self.ctx.settings.idle_limit(true),
+                None => self.ctx.settings.idle_limit(true).saturating_sub(last_frame.elapsed()),
             };
             if idle.is_zero() {
                 return self.fatal(reader, idle_timeout()).await;

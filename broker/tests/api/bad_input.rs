@@ -70,45 +70,14 @@ async fn bad_frames_keep_the_connection_open() {
     assert_alive(&mut raw).await;
 }
 
+/// Wrong types, bin and invalid UTF-8 in every argument are bad_input_table.rs's job.
 #[tokio::test]
-async fn wrong_types_name_the_field() {
+async fn integers_in_any_width_and_unknown_keys_are_accepted() {
     let app = spawn_app().await;
     let mut raw = app.raw().await;
-    raw.send_payload(&map(vec![("id", 1.into())])).await;
-    assert_eq!(reply_error(raw.recv().await, 1), (ErrorCode::InvalidArgument, Some("op".into())));
-    raw.send_payload(&map(vec![("id", 2.into()), ("op", 42.into())])).await;
-    assert_eq!(reply_error(raw.recv().await, 2), (ErrorCode::InvalidArgument, Some("op".into())));
     raw.send_payload(&map(vec![("id", 3.into()), ("op", "teleport".into())])).await;
     assert_eq!(reply_error(raw.recv().await, 3).0, ErrorCode::UnknownOp);
-    raw.send_payload(&map(vec![
-        ("id", 4.into()),
-        ("op", "register".into()),
-        ("login", Value::Binary(b"ann".to_vec())),
-        ("name", "Ann".into()),
-        ("password", "password1".into()),
-    ]))
-    .await;
-    assert_eq!(reply_error(raw.recv().await, 4), (ErrorCode::InvalidArgument, Some("login".into())));
-    raw.send_payload(&map(vec![
-        ("id", 5.into()),
-        ("op", "register".into()),
-        ("login", "ann".into()),
-        ("name", 17.into()),
-        ("password", "password1".into()),
-    ]))
-    .await;
-    assert_eq!(reply_error(raw.recv().await, 5), (ErrorCode::InvalidArgument, Some("name".into())));
-    // a str holding invalid UTF-8
-    let mut bad_utf8 = vec![0x84, 0xa2, b'i', b'd', 6, 0xa2, b'o', b'p', 0xa5];
-    bad_utf8.extend_from_slice(b"login");
-    bad_utf8.extend_from_slice(&[0xa5, b'l', b'o', b'g', b'i', b'n', 0xa3, b'a', 0xff, b'b']);
-    bad_utf8.extend_from_slice(&[0xa8]);
-    bad_utf8.extend_from_slice(b"password");
-    bad_utf8.extend_from_slice(&[0xa9]);
-    bad_utf8.extend_from_slice(b"password1");
-    raw.send_payload(&bad_utf8).await;
-    assert_eq!(reply_error(raw.recv().await, 6), (ErrorCode::InvalidArgument, Some("login".into())));
-    // integers in any width: a uint64-encoded id and an unknown extra key are fine
+    // a uint64-encoded id and an unknown extra key are fine
     let mut wide = vec![0x83, 0xa2, b'i', b'd', 0xcf, 0, 0, 0, 0, 0, 0, 0, 7];
     wide.extend_from_slice(&[0xa2, b'o', b'p', 0xa4, b'p', b'i', b'n', b'g', 0xa5, b'e', b'x', b't', b'r', b'a', 0xc3]);
     raw.send_payload(&wide).await;

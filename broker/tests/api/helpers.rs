@@ -93,3 +93,73 @@ pub fn broker_command() -> std::process::Command {
 pub fn terminate(child: &std::process::Child) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
 }
+
+/// Reads every table of a test database into one text, rows sorted, so that tests can
+/// assert that a refused request changed nothing in PostgreSQL.
+pub struct Snapshots {
+    db: tokio_postgres::Client,
+    sql: String,
+}
+
+impl Snapshots {
+    /// Prepares the one query that reads every table of the public schema.
+    pub async fn new(db: &TestDb) -> Snapshots {
+        let db = db.sql().await;
+        let tables = db
+            .query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", &[])
+            .await
+            .expect("list the tables");
+        let sql = tables
+            .iter()
+            .map(|row| {
+                let table: String = row.get(0);
+                format!(
+                    "SELECT '{table}' || E'\\n' || coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), '') \
+                     FROM \"{table}\" r"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        Snapshots { db, sql }
+    }
+
+    /// Every row of every table, as text.
+    pub async fn take(&self) -> String {
+        let rows = self.db.query(&self.sql, &[]).await.expect("read every table");
+        rows.iter().map(|row| row.get::<_, String>(0)).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Fails naming the rows that differ between two snapshots.
+pub fn assert_unchanged(before: &str, after: &str, what: &str) {
+    if before == after {
+        return;
+    }
+    let old: std::collections::BTreeSet<&str> = before.lines().collect();
+    let new: std::collections::BTreeSet<&str> = after.lines().collect();
+    let gone: Vec<&&str> = old.difference(&new).collect();
+    let added: Vec<&&str> = new.difference(&old).collect();
+    panic!("{what}: the database changed; rows gone {gone:?}, rows added {added:?}");
+}
+
+/// Sends `payload` (a request with this `id`) and returns the broker's reply to it,
+/// skipping the events that arrive first.
+pub async fn answer(raw: &mut RawConn, id: u64, payload: &[u8]) -> Result<rmpv::Value, joint_wire::ErrorBody> {
+    raw.send_payload(payload).await;
+    loop {
+        match raw.recv().await {
+            Some(joint_wire::message::Incoming::Ok { re, ok }) if re == id => return Ok(ok),
+            Some(joint_wire::message::Incoming::Err { re, err }) if re == id => return Err(err),
+            Some(joint_wire::message::Incoming::Event(_)) => continue,
+            other => panic!("expected the reply to request {id}, got {other:?}"),
+        }
+    }
+}
+
+/// Asserts that the connection still answers a `ping`.
+pub async fn assert_answers_ping(raw: &mut RawConn, what: &str) {
+    let ping = joint_wire::message::Request::Ping.encode(u64::MAX);
+    if let Err(err) = answer(raw, u64::MAX, &ping).await {
+        panic!("{what}: the connection no longer answers a ping: {err:?}");
+    }
+}

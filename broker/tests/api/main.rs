@@ -3,8 +3,10 @@
 mod helpers;
 
 mod accounts;
+mod attacks;
 mod backup_restore;
 mod bad_input;
+mod bad_input_table;
 mod client;
 mod config_file;
 mod durability;
@@ -17,6 +19,7 @@ mod messages;
 mod metrics;
 mod moderation;
 mod names;
+mod permission_table;
 mod presence;
 mod quotas;
 mod resilience;
