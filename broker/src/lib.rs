@@ -9,6 +9,8 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod flood;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 pub mod legacy;
 pub mod limits;
@@ -16,6 +18,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod names;
 pub mod ops;
+pub mod paging;
 pub mod password;
 pub mod presence;
 pub mod server;

@@ -57,10 +57,11 @@ impl FrameCodec {
         self.max_frame
     }
 
-    /// Like [`Decoder::decode`], but hands the inner codec only whole frames, so that a
-    /// length prefix alone never makes it reserve the announced size: a server facing
-    /// thousands of connections must not set aside a megabyte for four bytes. The buffer
-    /// grows only as bytes arrive, and stays non-empty while a frame is incomplete.
+    /// [`Decoder::decode`]: hands the inner codec only whole frames, so that a length prefix
+    /// alone never makes it reserve the announced size (a server facing thousands of
+    /// connections must not set aside a megabyte for four bytes) nor take the prefix out of
+    /// the buffer (then a stream ending after it would look like a clean end). The buffer
+    /// grows only as bytes arrive, and holds every byte after the last frame returned.
     pub fn decode_whole(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         let Some(prefix) = src.get(..4) else { return Ok(None) };
         let announced = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
@@ -70,7 +71,10 @@ impl FrameCodec {
         if src.len() < 4 + announced {
             return Ok(None);
         }
-        self.decode(src)
+        match self.inner.decode(src) {
+            Ok(frame) => Ok(frame.map(BytesMut::freeze)),
+            Err(err) => Err(self.map_error(err)),
+        }
     }
 
     fn map_error(&self, err: io::Error) -> FrameError {
@@ -89,10 +93,7 @@ impl Decoder for FrameCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        match self.inner.decode(src) {
-            Ok(frame) => Ok(frame.map(BytesMut::freeze)),
-            Err(err) => Err(self.map_error(err)),
-        }
+        self.decode_whole(src)
     }
 }
 
@@ -278,6 +279,23 @@ mod tests {
         assert_eq!(whole.len(), 2);
         let mut huge = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
         assert!(matches!(codec.decode_whole(&mut huge), Err(FrameError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_stream_ending_after_a_length_prefix_is_an_error() {
+        // Found by the frame_decoder fuzz invariants (fuzz/regressions/frame_decoder/):
+        // tokio-util's decoder took the prefix into its own state, and its decode_eof then
+        // saw an empty buffer and reported a clean end of a stream cut inside a frame.
+        for stream in [&[0, 0, 0, 5][..], &[0, 0, 0, 5, 1, 2], &[0, 0, 0, 1, 9, 0, 0, 0, 3]] {
+            let mut codec = FrameCodec::new(64);
+            let mut buf = BytesMut::from(stream);
+            while codec.decode(&mut buf).unwrap().is_some() {}
+            assert!(matches!(codec.decode_eof(&mut buf), Err(FrameError::Io(_))), "{stream:?} ended cleanly");
+        }
+        let mut codec = FrameCodec::new(64);
+        let mut buf = BytesMut::from(&[0, 0, 0, 1, 9][..]);
+        assert_eq!(codec.decode_eof(&mut buf).unwrap(), Some(Bytes::from_static(&[9])));
+        assert_eq!(codec.decode_eof(&mut buf).unwrap(), None, "a stream ending between frames ends cleanly");
     }
 
     #[test]

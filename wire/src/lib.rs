@@ -13,6 +13,8 @@
 pub mod client;
 pub mod codec;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod message;
 mod resume;
 pub mod tls;

@@ -1,10 +1,11 @@
 //! me, set_name, passwd, delete_account, users and user.
 
 use super::session::PasswordCheck;
-use super::{page_limit, ConnState, Effect, Outcome, Reply};
+use super::{ConnState, Effect, Outcome, Reply};
 use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::names;
+use crate::paging;
 use crate::server::Ctx;
 use crate::store::{Account, Committed};
 use joint_wire::message::{EndReason, UserDetail, UserEntry, UserInfo, UserOk, UsersPage};
@@ -68,9 +69,8 @@ pub async fn delete_account(
 
 /// `users`: one page of accounts in login byte order.
 pub async fn users(ctx: &Ctx, reply: Reply, after: Option<String>, limit: Option<u64>) -> Result<Outcome, BrokerError> {
-    let after = names::cursor("after", after)?;
-    let limit = page_limit(limit, 100, 1000)?;
-    let (accounts, more) = ctx.store.users(after.as_deref(), limit).await?;
+    let window = paging::list_window(after, limit)?;
+    let (accounts, more) = ctx.store.users(window.after.as_deref(), window.limit).await?;
     let entries: Vec<UserEntry> = accounts
         .iter()
         .map(|a| UserEntry { login: a.login.clone(), name: a.name.clone(), online: ctx.hub.online(a.id) })

@@ -1,9 +1,10 @@
 //! groups, group_create, group_delete, group_admin, members, member_add, member_remove, leave.
 
-use super::{page_limit, Effect, Outcome, Reply};
+use super::{Effect, Outcome, Reply};
 use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::names;
+use crate::paging;
 use crate::server::Ctx;
 use crate::store::{Committed, GroupChange, GroupQuotas};
 use joint_wire::message::{AddedOk, Empty, GroupOk, GroupsOk, MembersPage, RemovedOk, UserEntry};
@@ -70,9 +71,8 @@ pub async fn members(
     limit: Option<u64>,
 ) -> Result<Outcome, BrokerError> {
     let name = names::group_name("group", &group)?;
-    let after = names::cursor("after", after)?;
-    let limit = page_limit(limit, 100, 1000)?;
-    let (rows, more) = ctx.store.members(me.account.id, &name, after.as_deref(), limit).await?;
+    let window = paging::list_window(after, limit)?;
+    let (rows, more) = ctx.store.members(me.account.id, &name, window.after.as_deref(), window.limit).await?;
     let entries: Vec<UserEntry> =
         rows.into_iter().map(|m| UserEntry { online: ctx.hub.online(m.id), login: m.login, name: m.name }).collect();
     Ok(reply.page(ctx.settings.max_frame, entries, more, |members, more| MembersPage { members, more }))

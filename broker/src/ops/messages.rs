@@ -5,8 +5,9 @@ use crate::connection::outbox::Outbox;
 use crate::error::BrokerError;
 use crate::hub::Session;
 use crate::names;
+use crate::paging::{self, bigint};
 use crate::server::Ctx;
-use crate::store::{NewMessage, Window};
+use crate::store::NewMessage;
 use joint_wire::message::{encode_ok, invalid, Event, HistoryOk, MarkReadOk, Message, SubscribeOk};
 use joint_wire::{ErrorBody, ErrorCode};
 use std::sync::Arc;
@@ -14,11 +15,6 @@ use std::time::Instant;
 
 /// Longest cid, in bytes.
 const MAX_CID_BYTES: usize = 64;
-
-/// A client's u64 as a database bigint: values past i64::MAX mean "past everything".
-fn bigint(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
 
 /// The requesting connection's outbox (open while its request is being carried out).
 fn own_outbox(ctx: &Ctx, conn: u64) -> Result<Arc<Outbox>, BrokerError> {
@@ -37,24 +33,7 @@ pub async fn publish(
     cid: Option<String>,
 ) -> Result<Outcome, BrokerError> {
     let group = names::group_name("group", &group)?;
-    if body.is_empty() {
-        return Err(invalid("body", "must not be empty").into());
-    }
-    if body.contains('\0') {
-        return Err(invalid("body", "must not contain U+0000").into());
-    }
-    if body.len() > ctx.settings.max_body {
-        let msg = format!("the body is longer than the limit of {} bytes", ctx.settings.max_body);
-        return Err(ErrorBody::new(ErrorCode::BodyTooLarge, msg).with_field("body").into());
-    }
-    if let Some(cid) = &cid {
-        if cid.is_empty() || cid.len() > MAX_CID_BYTES {
-            return Err(invalid("cid", "must be 1 to 64 bytes long").into());
-        }
-        if cid.contains('\0') {
-            return Err(invalid("cid", "must not contain U+0000").into());
-        }
-    }
+    check_message(&body, cid.as_deref(), ctx.settings.max_body)?;
     // Flood control ranks after the argument checks and before no_such_group, which the
     // committer decides: a refused publish never reaches it, so retrying it with the same
     // cid after `retry_after_ms` stores it once.
@@ -67,6 +46,30 @@ pub async fn publish(
     let promised = outbox.promise_reply(reply.id());
     ctx.committer.publish(NewMessage { group, sender: me.account.id, cid, body }, promised).await;
     Ok(Outcome::promised())
+}
+
+/// Checks a message to publish: a body of 1 to `max_body` bytes without U+0000, and a cid,
+/// when given, of 1 to 64 bytes without U+0000.
+pub fn check_message(body: &str, cid: Option<&str>, max_body: usize) -> Result<(), ErrorBody> {
+    if body.is_empty() {
+        return Err(invalid("body", "must not be empty"));
+    }
+    if body.contains('\0') {
+        return Err(invalid("body", "must not contain U+0000"));
+    }
+    if body.len() > max_body {
+        let msg = format!("the body is longer than the limit of {max_body} bytes");
+        return Err(ErrorBody::new(ErrorCode::BodyTooLarge, msg).with_field("body"));
+    }
+    if let Some(cid) = cid {
+        if cid.is_empty() || cid.len() > MAX_CID_BYTES {
+            return Err(invalid("cid", "must be 1 to 64 bytes long"));
+        }
+        if cid.contains('\0') {
+            return Err(invalid("cid", "must not contain U+0000"));
+        }
+    }
+    Ok(())
 }
 
 /// `subscribe`: registers the subscription, answers, then feeds it from `after` + 1 on.
@@ -125,8 +128,7 @@ pub async fn history(
 ) -> Result<Outcome, BrokerError> {
     let (before, after, limit) = window;
     let group = names::group_name("group", &group)?;
-    let limit = super::page_limit(limit, 50, 1000)?;
-    let window = Window { before: before.map(bigint), after: after.map(bigint), limit };
+    let window = paging::history_window(before, after, limit)?;
     let page = ctx.store.history(me.account.id, &group, gid.map(bigint), window).await?;
     Ok(fit_page(reply, ctx.settings.max_frame, page.messages, page.more, page.last_seq, after.is_some()))
 }

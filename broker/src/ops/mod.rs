@@ -8,6 +8,8 @@ mod messages;
 mod moderation;
 mod session;
 
+pub use messages::check_message;
+
 use crate::error::BrokerError;
 use crate::hub::{ConnId, Session};
 use crate::limits::IpSlot;
@@ -15,7 +17,7 @@ use crate::server::Ctx;
 use crate::store::{GroupChange, OrderGuard, Tombstone, UserId};
 use crate::subscriptions::CatchUp;
 use crate::token::TokenHash;
-use joint_wire::message::{encode_ok, invalid, EndReason, Envelope, Event, Request};
+use joint_wire::message::{encode_ok, EndReason, Envelope, Event, Request};
 use joint_wire::ErrorCode;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -139,15 +141,6 @@ impl Reply {
             items.truncate(keep.clamp(1, items.len() - 1));
             more = true;
         }
-    }
-}
-
-/// The default and the maximum of a `limit` argument.
-pub(crate) fn page_limit(limit: Option<u64>, default: u64, max: u64) -> Result<i64, BrokerError> {
-    match limit {
-        Some(0) => Err(invalid("limit", "must be at least 1").into()),
-        Some(n) => Ok(n.min(max) as i64),
-        None => Ok(default as i64),
     }
 }
 
