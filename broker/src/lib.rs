@@ -18,6 +18,8 @@ pub mod names;
 pub mod ops;
 pub mod password;
 pub mod presence;
+#[cfg(feature = "sabotage")]
+pub mod sabotage;
 pub mod server;
 pub mod settings;
 pub mod store;
