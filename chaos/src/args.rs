@@ -90,8 +90,10 @@ pub struct Args {
     /// Publishes each publisher keeps in flight at most.
     #[arg(long, default_value_t = 4)]
     pub window: usize,
-    /// Message body size in bytes.
-    #[arg(long, default_value_t = 64)]
+    /// Message body size in bytes. The default is large enough that a frozen subscriber's
+    /// backlog outgrows the kernel's socket buffers (a few MiB) within the freeze, so that
+    /// the broker's slow-reader path (`lagged`, then storage) runs.
+    #[arg(long, default_value_t = 2048)]
     pub body_size: usize,
     /// Load before the fault, in milliseconds.
     #[arg(long, default_value_t = 2_000)]

@@ -29,6 +29,7 @@ async fn chaos(extra: &[&str]) -> Outcome {
         ("--publishers", "2"),
         ("--subscribers", "2"),
         ("--rate", "50"),
+        ("--body-size", "256"),
         ("--warmup-ms", "1500"),
         ("--after-ms", "1000"),
         ("--outage-ms", "2000"),
