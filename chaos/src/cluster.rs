@@ -133,6 +133,9 @@ impl Broker {
             "1000",
             "--max-connections-per-ip",
             "4096",
+            // Every run creates its groups with the one account of the load.
+            "--max-groups-per-user",
+            "0",
         ]
         .map(str::to_owned)
         .to_vec();
