@@ -143,6 +143,10 @@ impl Lab {
             let name = format!("{}-{run}-{g}-{}", fault.name(), self.nonce);
             let mut tries = 0;
             while let Err(err) = client.group_create(&name, &[]).await {
+                // An earlier attempt whose reply was lost may have created it.
+                if err.code() == Some(joint_wire::ErrorCode::GroupExists) {
+                    break;
+                }
                 tries += 1;
                 if tries > 100 {
                     bail!("creating group {name}: {err}");

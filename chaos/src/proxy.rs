@@ -226,3 +226,76 @@ async fn pump(
     }
     link.cut.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that sends `bytes` to every connection, then reads until it closes and
+    /// reports how many bytes it received.
+    async fn talker(bytes: usize) -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (received, report) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let received = received.clone();
+                tokio::spawn(async move {
+                    let _ = socket.write_all(&vec![7u8; bytes]).await;
+                    let (mut sink, mut total) = ([0u8; 64], 0);
+                    while let Ok(n @ 1..) = socket.read(&mut sink).await {
+                        total += n;
+                    }
+                    let _ = received.send(total);
+                });
+            }
+        });
+        (addr, report)
+    }
+
+    /// Everything `stream` yields until it closes or goes quiet for a while.
+    async fn read_all(stream: &mut TcpStream) -> (usize, bool) {
+        let mut total = 0;
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (total, true),
+                Ok(Ok(n)) => total += n,
+                Err(_) => return (total, false),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn forwards_until_cut_after_the_chosen_byte() {
+        let (server, mut received) = talker(0).await;
+        let proxy = Proxy::start(server, true).await.unwrap();
+        let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(proxy.cut_all(|| 5, Duration::from_secs(5)), 1);
+        client.write_all(&[1u8; 100]).await.unwrap();
+        assert_eq!(read_all(&mut client).await, (0, true), "the client sees the connection close");
+        assert_eq!(received.recv().await, Some(5), "the server got 5 bytes of the 100");
+    }
+
+    #[tokio::test]
+    async fn a_blackhole_holds_bytes_until_forwarding_resumes() {
+        let proxy = Proxy::start(talker(1000).await.0, false).await.unwrap();
+        proxy.set_mode(Mode::Blackhole);
+        let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+        assert_eq!(read_all(&mut client).await, (0, false), "nothing passes, nothing closes");
+        proxy.set_mode(Mode::Forward);
+        assert_eq!(read_all(&mut client).await, (1000, false));
+    }
+
+    #[tokio::test]
+    async fn refusing_cuts_open_connections_and_closes_new_ones() {
+        let proxy = Proxy::start(talker(10).await.0, false).await.unwrap();
+        let mut open = TcpStream::connect(proxy.addr).await.unwrap();
+        assert_eq!(read_all(&mut open).await, (10, false));
+        proxy.set_mode(Mode::Refuse);
+        assert_eq!(read_all(&mut open).await, (0, true));
+        let mut new = TcpStream::connect(proxy.addr).await.unwrap();
+        assert_eq!(read_all(&mut new).await, (0, true));
+    }
+}
