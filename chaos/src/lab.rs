@@ -96,7 +96,11 @@ impl Lab {
         let sabotage = args.sabotage.map(|s| s.name());
         let broker = Broker::start(&bin, &database_url, &dir.path.join("broker.log"), sabotage.clone()).await?;
         if sabotage.is_some() && !broker.log().contains("SABOTAGE ACTIVE") {
-            bail!("{} was built without the sabotage feature (build it as the workspace's tests do)", bin.display());
+            bail!(
+                "{} was built without the sabotage feature: `cargo build -p joint-broker --features sabotage` \
+                 (`cargo nextest run --workspace` builds it so; `-p joint-chaos` alone does not rebuild it)",
+                bin.display()
+            );
         }
         let client_proxy = Proxy::start(broker.addr, true).await?;
         let victim_proxy = Proxy::start(broker.addr, true).await?;

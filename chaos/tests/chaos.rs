@@ -4,7 +4,9 @@
 //! caught, each sabotage as its own anomaly class.
 //!
 //! Needs root (PostgreSQL runs as the postgres user) and the `joint-broker` binary next
-//! to `joint-chaos`, as `cargo nextest run --workspace` builds them.
+//! to `joint-chaos`, built with the `sabotage` feature, as `cargo nextest run --workspace`
+//! builds it. `-p joint-chaos` alone does not rebuild that binary: run
+//! `cargo build -p joint-broker --features sabotage` first.
 
 use joint_chaos::args::{Args, Fault};
 use joint_chaos::checker::Anomalies;
