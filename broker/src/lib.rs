@@ -21,6 +21,8 @@ pub mod ops;
 pub mod paging;
 pub mod password;
 pub mod presence;
+#[cfg(feature = "sabotage")]
+pub mod sabotage;
 pub mod server;
 pub mod settings;
 pub mod store;

@@ -78,6 +78,8 @@ impl Broker {
     /// Checks the settings, migrates the database and binds the listening socket.
     pub async fn build(settings: Settings) -> anyhow::Result<Broker> {
         settings.validate().map_err(anyhow::Error::msg)?;
+        #[cfg(feature = "sabotage")]
+        crate::sabotage::announce();
         let store =
             Store::new(&settings.database_url, settings.db_pool_size, Duration::from_millis(settings.db_timeout_ms))?;
         let applied = store.migrate().await.context("applying the database migrations")?;

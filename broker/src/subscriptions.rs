@@ -260,6 +260,11 @@ impl Subscriptions {
                     behind.push(CatchUp { gid, conn: *conn, id: sub.id });
                     break;
                 }
+                #[cfg(feature = "sabotage")]
+                if crate::sabotage::drop_delivery() {
+                    sub.next_seq += 1;
+                    continue;
+                }
                 sub.outbox.push_message(message.frame.clone(), gid, message.seq);
                 self.metrics.deliveries.inc();
                 sub.next_seq += 1;

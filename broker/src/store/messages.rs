@@ -180,6 +180,10 @@ impl Store {
                     outcomes.push(Err(BrokerError::refused(ErrorCode::NotMember, "you are not a member of the group")));
                     continue;
                 }
+                #[cfg(feature = "sabotage")]
+                {
+                    *last_seq += crate::sabotage::skipped_seqs();
+                }
                 *last_seq += 1;
                 let ok = PublishOk { seq: *last_seq as u64, at: at as u64 };
                 if let Some(key) = key {
@@ -218,7 +222,13 @@ impl Store {
                     .map_err(db_error)?;
             }
             let gids: Vec<i64> = groups.values().map(|(gid, _)| *gid).collect();
-            self.commit(tx, gids, Published { outcomes, messages: stored_now }).await
+            let published = Published { outcomes, messages: stored_now };
+            #[cfg(feature = "sabotage")]
+            if crate::sabotage::abandon_batch() {
+                // Dropping the transaction rolls it back; the caller acknowledges anyway.
+                return Ok(Committed { value: published, order: self.order.enter(gids).await });
+            }
+            self.commit(tx, gids, published).await
         })
         .await
     }

@@ -1,0 +1,230 @@
+//! The results: a progress line per run on stderr, and a table per fault written into the
+//! chaos region of RELIABILITY.md.
+
+use crate::args::{Args, Fault};
+use crate::checker::Anomalies;
+use crate::faults::RunResult;
+use anyhow::{bail, Context, Result};
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// Where the chaos region of RELIABILITY.md begins and ends.
+const BEGIN: &str = "<!-- chaos:begin -->";
+const END: &str = "<!-- chaos:end -->";
+
+/// A run's progress line.
+pub fn progress(run: u32, result: &RunResult) -> String {
+    let a = &result.anomalies;
+    let recovery = result.recovery.map_or("none".into(), |r| format!("{} ms", r.as_millis()));
+    let mut line = format!(
+        "joint-chaos: {} run {run}: {} acks, {} deliveries, recovery {recovery}; lost {}, lost from stream {}, \
+         duplicated {}, reordered {}, unexpected {}",
+        result.fault.name(),
+        result.acks,
+        result.deliveries,
+        a.lost,
+        a.lost_from_stream,
+        a.duplicated,
+        a.reordered,
+        a.unexpected
+    );
+    let _ = write!(line, "; {} lagged; {}", result.lagged, result.injected);
+    if let Some((before, during)) = result.freeze_rates {
+        let _ = write!(line, "; others' deliveries/s before {before:.0}, during the freeze {during:.0}");
+    }
+    line
+}
+
+/// Every run of one fault, added up.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Runs.
+    pub runs: u32,
+    /// Acks.
+    pub acks: u64,
+    /// Deliveries.
+    pub deliveries: u64,
+    /// Publishes abandoned unacknowledged.
+    pub abandoned: u64,
+    /// Anomalies.
+    pub anomalies: Anomalies,
+    /// Recovery times of the runs that had one.
+    pub recoveries: Vec<Duration>,
+    /// Runs after which no ack came.
+    pub unrecovered: u32,
+    /// (before, during) rates of `subscriber-freeze` runs.
+    pub freeze_rates: Vec<(f64, f64)>,
+    /// `lagged` events subscribers got.
+    pub lagged: u64,
+}
+
+/// The runs added up per fault, in the order of `faults`.
+pub fn summarize(faults: &[Fault], results: &[RunResult]) -> Vec<(Fault, Summary)> {
+    faults
+        .iter()
+        .map(|&fault| {
+            let mut s = Summary::default();
+            for r in results.iter().filter(|r| r.fault == fault) {
+                s.runs += 1;
+                s.acks += r.acks;
+                s.deliveries += r.deliveries;
+                s.abandoned += r.abandoned;
+                s.anomalies += r.anomalies;
+                match r.recovery {
+                    Some(recovery) => s.recoveries.push(recovery),
+                    None => s.unrecovered += 1,
+                }
+                s.freeze_rates.extend(r.freeze_rates);
+                s.lagged += r.lagged;
+            }
+            s.recoveries.sort();
+            (fault, s)
+        })
+        .collect()
+}
+
+fn millis(d: Option<&Duration>) -> String {
+    d.map_or("–".into(), |d| format!("{} ms", d.as_millis()))
+}
+
+fn median<T: Copy>(sorted: &[T]) -> Option<T> {
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// Cores and memory of this machine.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    format!("{cores} cores, {:.1} GiB memory", kib as f64 / 1024.0 / 1024.0)
+}
+
+/// The chaos region's Markdown.
+pub fn render(command: &str, args: &Args, seed: u64, elapsed: Duration, summaries: &[(Fault, Summary)]) -> String {
+    let mut out = String::new();
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+    let _ = writeln!(
+        out,
+        "Command: `{command}` (seed {seed}). Machine: {}. Date: {date}; the run took {} min.\n",
+        machine(),
+        elapsed.as_secs() / 60
+    );
+    let _ =
+        writeln!(
+        out,
+        "Load: {} groups per run, each with {} publishers ({} messages/s each, up to {} in flight, {}-byte bodies, \
+         every failed publish retried with its cid) and {} subscribers (each resuming after the last seq it saw), \
+         through a proxy that can cut client connections; the broker reaches PostgreSQL through a second proxy. \
+         Each run: {} ms of load, the fault, {} ms more after the first ack that follows it, then the checker reads \
+         every group's whole history through the broker. PostgreSQL unreachable: {} ms (odd runs blackholed, even \
+         runs refused and cut); subscriber frozen: {} ms.\n",
+        args.groups, args.publishers, args.rate, args.window, args.body_size, args.subscribers, args.warmup_ms,
+        args.after_ms, args.outage_ms, args.freeze_ms
+    );
+    out.push_str("| fault | runs | acks | deliveries | lost | lost from stream | duplicated | reordered | unexpected | recovery median | recovery max |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut total = Anomalies::default();
+    for (fault, s) in summaries {
+        let a = &s.anomalies;
+        total += *a;
+        let mut max = millis(s.recoveries.last());
+        if s.unrecovered > 0 {
+            let _ = write!(max, " ({} runs without an ack after the fault)", s.unrecovered);
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {max} |",
+            fault.name(),
+            s.runs,
+            s.acks,
+            s.deliveries,
+            a.lost,
+            a.lost_from_stream,
+            a.duplicated,
+            a.reordered,
+            a.unexpected,
+            millis(median(&s.recoveries).as_ref())
+        );
+    }
+    out.push('\n');
+    for (fault, s) in summaries {
+        if s.freeze_rates.is_empty() {
+            continue;
+        }
+        let mut before: Vec<f64> = s.freeze_rates.iter().map(|r| r.0).collect();
+        let mut during: Vec<f64> = s.freeze_rates.iter().map(|r| r.1).collect();
+        before.sort_by(f64::total_cmp);
+        during.sort_by(f64::total_cmp);
+        let lagged = if s.lagged > 0 {
+            format!("subscribers got `lagged` {} times in these runs and were fed from storage", s.lagged)
+        } else {
+            "its backlog fit in the socket buffers, so the broker never had to send `lagged`".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "{}: while one subscriber read nothing, each other subscriber received {:.0} messages/s (median over \
+             runs; lowest run {:.0}), against {:.0} before the freeze; {lagged}; afterwards the frozen one had \
+             every message (anything missing would count as lost from stream above).\n",
+            fault.name(),
+            median(&during).unwrap_or(0.0),
+            during.first().copied().unwrap_or(0.0),
+            median(&before).unwrap_or(0.0),
+        );
+    }
+    out.push_str(
+        "The checker is proven able to fail, in CI (`chaos/tests/chaos.rs`): against a broker built with the \
+         test-only `sabotage` feature, acknowledging before the commit is reported as lost, a dropped delivery as \
+         lost from stream and a gap, a skipped seq as a gap; a clean run and every fault once report nothing.\n\n",
+    );
+    let abandoned: u64 = summaries.iter().map(|(_, s)| s.abandoned).sum();
+    let _ = writeln!(
+        out,
+        "Publishes still unacknowledged when a run ended (outcome unknown, so no anomaly either way): {abandoned}. \
+         Anomalies in all: {}.",
+        total.total()
+    );
+    out
+}
+
+/// Replaces what lies between the chaos markers of `path` with `content`.
+pub fn write_region(path: &Path, content: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+        bail!("{} has no {BEGIN} … {END} region", path.display());
+    };
+    if end < begin {
+        bail!("{}: {END} comes before {BEGIN}", path.display());
+    }
+    let updated = format!("{}{BEGIN}\n{content}{}", &text[..begin], &text[end..]);
+    std::fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_chaos_region_is_rewritten() {
+        let path = std::env::temp_dir().join(format!("chaos-report-{}.md", std::process::id()));
+        let before =
+            "# R\n\n<!-- chaos:begin -->\nold\n<!-- chaos:end -->\n\n<!-- fuzz:begin -->\nkeep\n<!-- fuzz:end -->\n";
+        std::fs::write(&path, before).unwrap();
+        write_region(&path, "new table\n").unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(after, "# R\n\n<!-- chaos:begin -->\nnew table\n<!-- chaos:end -->\n\n<!-- fuzz:begin -->\nkeep\n<!-- fuzz:end -->\n");
+    }
+
+    #[test]
+    fn a_file_without_the_region_is_refused() {
+        let path = std::env::temp_dir().join(format!("chaos-report-none-{}.md", std::process::id()));
+        std::fs::write(&path, "# R\n").unwrap();
+        assert!(write_region(&path, "x").is_err());
+        std::fs::remove_file(&path).unwrap();
+    }
+}
