@@ -25,6 +25,10 @@ pub const MESSAGE_QUEUE: usize = 256;
 /// Messages read from PostgreSQL at a time while catching up.
 const CATCH_UP_BATCH: usize = 64;
 
+/// The first and the longest pause of a catch-up whose reads make no progress.
+const STALL_PAUSE_MIN: Duration = Duration::from_millis(10);
+const STALL_PAUSE_MAX: Duration = Duration::from_secs(1);
+
 /// A subscription's identity: a resubscription is a new one.
 pub type SubId = u64;
 
@@ -347,6 +351,9 @@ impl Subscriptions {
 /// Feeds a subscription from PostgreSQL, as fast as its reader takes the messages, until it
 /// has caught up and is live again. Ends quietly when the subscription or the connection ends.
 pub async fn catch_up(store: Store, subscriptions: Arc<Subscriptions>, sub: CatchUp) {
+    // How long to pause when storage does not hold the very seq the subscription needs
+    // (which only a broken database could cause): a stall, but never a busy loop.
+    let mut pause = STALL_PAUSE_MIN;
     loop {
         let Some(Position { name, next_seq, outbox, deletions }) = subscriptions.position(sub) else { return };
         outbox.wait_messages_at_most(MESSAGE_QUEUE - CATCH_UP_BATCH).await;
@@ -364,8 +371,18 @@ pub async fn catch_up(store: Store, subscriptions: Arc<Subscriptions>, sub: Catc
         };
         let exhausted = messages.len() < CATCH_UP_BATCH;
         let outgoing: Vec<Outgoing> = messages.into_iter().map(Outgoing::new).collect();
+        let missing = outgoing.first().is_none_or(|first| first.seq > next_seq);
         if subscriptions.deliver(sub, &outgoing, exhausted, deletions) != Progress::Behind {
             return;
+        }
+        if missing {
+            if pause == STALL_PAUSE_MIN {
+                tracing::warn!(gid = sub.gid, next_seq, "a subscription waits for a seq storage does not hold");
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(STALL_PAUSE_MAX);
+        } else {
+            pause = STALL_PAUSE_MIN;
         }
     }
 }
