@@ -57,18 +57,18 @@ impl FrameCodec {
         self.max_frame
     }
 
-    /// [`Decoder::decode`]: hands the inner codec only whole frames, so that a length prefix
-    /// alone never makes it reserve the announced size (a server facing thousands of
+    /// The broker's decoding: hands the inner codec only whole frames, so that a length
+    /// prefix alone never makes it reserve the announced size (a server facing thousands of
     /// connections must not set aside a megabyte for four bytes) nor take the prefix out of
     /// the buffer (then a stream ending after it would look like a clean end). The buffer
     /// grows only as bytes arrive, and holds every byte after the last frame returned.
+    /// [`Decoder::decode`], the client's, is this plus room for an incomplete frame.
     pub fn decode_whole(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        let Some(prefix) = src.get(..4) else { return Ok(None) };
-        let announced = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-        if announced > self.max_frame {
+        let Some(whole) = announced_frame_len(src) else { return Ok(None) };
+        if whole - 4 > self.max_frame {
             return Err(FrameError::TooLarge { max: self.max_frame });
         }
-        if src.len() < 4 + announced {
+        if src.len() < whole {
             return Ok(None);
         }
         match self.inner.decode(src) {
@@ -87,13 +87,29 @@ impl FrameCodec {
     }
 }
 
+/// The whole size (prefix included) of the frame at the start of `src`, once its 4-byte
+/// length prefix is there.
+fn announced_frame_len(src: &[u8]) -> Option<usize> {
+    let prefix = src.get(..4)?;
+    Some(4 + u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize)
+}
+
 impl Decoder for FrameCodec {
     /// One payload; it may be empty (an `N = 0` frame), which [`Payload::parse`] refuses.
     type Item = Bytes;
     type Error = FrameError;
 
+    /// [`FrameCodec::decode_whole`], then, for a frame still incomplete, room for all of
+    /// it at once (the announced size, within the limit): a client reading a large reply
+    /// fills one buffer instead of growing it by doubling.
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        self.decode_whole(src)
+        let frame = self.decode_whole(src)?;
+        if frame.is_none() {
+            if let Some(whole) = announced_frame_len(src) {
+                src.reserve(whole.saturating_sub(src.len()));
+            }
+        }
+        Ok(frame)
     }
 }
 

@@ -119,8 +119,8 @@ async fn attack_a_hundred_4_gib_length_prefixes_cost_the_broker_no_memory() {
         }
     }
     let (virtual_after, resident_after) = memory_peaks(broker.id());
-    // Reserving even one prefix's length would add 4 GiB of address space; holding 1 MiB
-    // (max_frame) per connection would add 100 MiB of resident memory.
+    // Reserving even one prefix's length would add 4 GiB of address space (VmPeak), touched
+    // or not: the refusal comes before any allocation for it.
     let grew_virtual = virtual_after.saturating_sub(virtual_before);
     let grew_resident = resident_after.saturating_sub(resident_before);
     assert!(grew_virtual < 1024 * 1024, "peak address space grew by {grew_virtual} KiB");
