@@ -308,6 +308,10 @@ async fn every_operation_for_every_caller_is_allowed_or_refused_exactly_with_not
                 (Expect::Allowed, Ok(_)) => {}
                 (Expect::Refused(code), Err(err)) => {
                     assert_eq!(err.code, code, "{what}: {err:?}");
+                    if op == Op::Hello {
+                        // The one refusal of an argument here: `hello` is only allowed first.
+                        assert_eq!(err.field.as_deref(), Some("op"), "{what}: {err:?}");
+                    }
                     assert_unchanged(&before, &snapshots.take().await, &what);
                 }
                 (expect, got) => panic!("{what}: expected {expect:?}, got {got:?}"),
