@@ -11,6 +11,7 @@ pub mod payload;
 pub mod peers;
 pub mod plot;
 pub mod procstat;
+pub mod region;
 pub mod report;
 pub mod soak;
 pub mod workloads;

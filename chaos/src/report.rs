@@ -4,14 +4,10 @@
 use crate::args::{Args, Fault};
 use crate::checker::Anomalies;
 use crate::faults::RunResult;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
-
-/// Where the chaos region of RELIABILITY.md begins and ends.
-const BEGIN: &str = "<!-- chaos:begin -->";
-const END: &str = "<!-- chaos:end -->";
 
 /// A run's progress line.
 pub fn progress(run: u32, result: &RunResult) -> String {
@@ -193,38 +189,5 @@ pub fn render(command: &str, args: &Args, seed: u64, elapsed: Duration, summarie
 
 /// Replaces what lies between the chaos markers of `path` with `content`.
 pub fn write_region(path: &Path, content: &str) -> Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
-        bail!("{} has no {BEGIN} … {END} region", path.display());
-    };
-    if end < begin {
-        bail!("{}: {END} comes before {BEGIN}", path.display());
-    }
-    let updated = format!("{}{BEGIN}\n{content}{}", &text[..begin], &text[end..]);
-    std::fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_chaos_region_is_rewritten() {
-        let path = std::env::temp_dir().join(format!("chaos-report-{}.md", std::process::id()));
-        let before =
-            "# R\n\n<!-- chaos:begin -->\nold\n<!-- chaos:end -->\n\n<!-- fuzz:begin -->\nkeep\n<!-- fuzz:end -->\n";
-        std::fs::write(&path, before).unwrap();
-        write_region(&path, "new table\n").unwrap();
-        let after = std::fs::read_to_string(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(after, "# R\n\n<!-- chaos:begin -->\nnew table\n<!-- chaos:end -->\n\n<!-- fuzz:begin -->\nkeep\n<!-- fuzz:end -->\n");
-    }
-
-    #[test]
-    fn a_file_without_the_region_is_refused() {
-        let path = std::env::temp_dir().join(format!("chaos-report-none-{}.md", std::process::id()));
-        std::fs::write(&path, "# R\n").unwrap();
-        assert!(write_region(&path, "x").is_err());
-        std::fs::remove_file(&path).unwrap();
-    }
+    joint_bench::region::rewrite(path, "chaos", content)
 }

@@ -91,10 +91,7 @@ async fn main() -> Result<()> {
     let section = report::markdown(&plan, &series, &anomalies, &context);
     match &args.report {
         Some(path) => {
-            let document = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let updated = report::replace_region(&document, "soak", &section)
-                .with_context(|| format!("{} has no <!-- soak:begin --> … <!-- soak:end --> region", path.display()))?;
-            std::fs::write(path, updated)?;
+            joint_bench::region::rewrite(path, "soak", &section)?;
             eprintln!("joint-soak: wrote the soak section of {}", path.display());
         }
         None => print!("{section}"),

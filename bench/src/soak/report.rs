@@ -119,29 +119,3 @@ fn verdict_lines(out: &mut String, verdict: &Verdict, fd_allowance: u64) {
         verdict.fds_range.1
     );
 }
-
-/// `document` with the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` replaced
-/// by `section`, or `None` when the markers are missing.
-pub fn replace_region(document: &str, name: &str, section: &str) -> Option<String> {
-    let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
-    let start = document.find(&begin)? + begin.len();
-    let stop = start + document[start..].find(&end)?;
-    Some(format!("{}\n{}{}", &document[..start], section, &document[stop..]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_named_region_is_replaced() {
-        let document = "a\n<!-- soak:begin -->\nold\n<!-- soak:end -->\n<!-- fuzz:begin -->\nf\n<!-- fuzz:end -->\n";
-        let replaced = replace_region(document, "soak", "new\n").unwrap();
-        assert_eq!(
-            replaced,
-            "a\n<!-- soak:begin -->\nnew\n<!-- soak:end -->\n<!-- fuzz:begin -->\nf\n<!-- fuzz:end -->\n"
-        );
-        assert_eq!(replace_region(&replaced, "soak", "new\n").unwrap(), replaced, "idempotent");
-        assert_eq!(replace_region(document, "chaos", "x"), None);
-    }
-}
