@@ -6,6 +6,7 @@
 pub mod args;
 pub mod checker;
 pub mod latency;
+pub mod machine;
 pub mod metrics;
 pub mod payload;
 pub mod peers;

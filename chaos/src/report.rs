@@ -88,18 +88,6 @@ fn median<T: Copy>(sorted: &[T]) -> Option<T> {
     sorted.get(sorted.len() / 2).copied()
 }
 
-/// Cores and memory of this machine.
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    format!("{cores} cores, {:.1} GiB memory", kib as f64 / 1024.0 / 1024.0)
-}
-
 /// The chaos region's Markdown.
 pub fn render(command: &str, args: &Args, seed: u64, elapsed: Duration, summaries: &[(Fault, Summary)]) -> String {
     let mut out = String::new();
@@ -107,7 +95,7 @@ pub fn render(command: &str, args: &Args, seed: u64, elapsed: Duration, summarie
     let _ = writeln!(
         out,
         "Command: `{command}` (seed {seed}). Machine: {}. Date: {date}; the run took {} min.\n",
-        machine(),
+        joint_bench::machine::describe(),
         elapsed.as_secs() / 60
     );
     let _ =

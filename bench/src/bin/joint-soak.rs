@@ -81,7 +81,7 @@ async fn main() -> Result<()> {
     let context = report::Context {
         command: args.command.clone(),
         started: String::from_utf8_lossy(&started.stdout).trim().to_string(),
-        machine: machine(),
+        machine: joint_bench::machine::describe(),
         // The verdict compares medians, which the churn of connections hardly moves: two
         // descriptors of slack, so that a leak of a few over the run already fails it.
         fd_allowance: 2,
@@ -104,19 +104,4 @@ async fn main() -> Result<()> {
         bail!("the broker's RSS or descriptors grew after the warm-up: {verdict:?}");
     }
     Ok(())
-}
-
-/// The machine: CPU model, cores and memory, from /proc.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model =
-        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']));
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let kib: f64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    format!("{}, {cores} cores, {:.1} GiB", model.unwrap_or("unknown CPU"), kib / 1048576.0)
 }
