@@ -9,7 +9,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use joint_wire::message::Event;
 use joint_wire::{Client, ClientConfig, ClientEvent};
 
-use super::{instant_of, Deliveries, Plan, Published};
+use super::{take_acks_until, Deliveries, Plan, Published};
 use crate::payload::{now_ns, since, Stamp};
 
 /// A Joint broker and the benchmark's account on it.
@@ -104,15 +104,7 @@ impl JointPeer {
         for seq in 0..plan.messages {
             let due = plan.due_ns(start_ns, seq);
             if let Some(due) = due {
-                // Take acknowledgements as they come while waiting for the schedule.
-                let at = instant_of(due);
-                loop {
-                    tokio::select! {
-                        biased;
-                        () = tokio::time::sleep_until(at) => break,
-                        Some(result) = inflight.next() => acknowledged(&mut published, Some(result))?,
-                    }
-                }
+                take_acks_until(due, &mut inflight, |result| acknowledged(&mut published, Some(result))).await?;
             }
             if inflight.len() >= window {
                 acknowledged(&mut published, inflight.next().await)?;

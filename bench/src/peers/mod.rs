@@ -5,9 +5,11 @@ mod joint;
 mod mqtt;
 mod nats;
 
+use std::future::Future;
+
 use anyhow::Result;
 use bytes::Bytes;
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, FuturesUnordered, StreamExt};
 
 pub use joint::JointPeer;
 pub use mqtt::MqttPeer;
@@ -43,6 +45,23 @@ impl Plan {
 /// The tokio instant of a [`crate::payload::now_ns`] reading (now, if it has passed).
 pub fn instant_of(due_ns: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_nanos(due_ns.saturating_sub(crate::payload::now_ns()))
+}
+
+/// Waits until `due_ns` (a [`crate::payload::now_ns`] reading), handing each
+/// acknowledgement that arrives meanwhile to `take`: an open-loop publisher's pause.
+async fn take_acks_until<F: Future>(
+    due_ns: u64,
+    inflight: &mut FuturesUnordered<F>,
+    mut take: impl FnMut(F::Output) -> Result<()>,
+) -> Result<()> {
+    let at = instant_of(due_ns);
+    loop {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(at) => return Ok(()),
+            Some(result) = inflight.next() => take(result)?,
+        }
+    }
 }
 
 /// What one publisher saw.

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use async_nats::jetstream::{self, stream};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{instant_of, Deliveries, Plan, Published};
+use super::{take_acks_until, Deliveries, Plan, Published};
 use crate::payload::{now_ns, since, Stamp};
 
 /// A nats-server with JetStream enabled.
@@ -55,15 +55,7 @@ impl NatsPeer {
         for seq in 0..plan.messages {
             let due = plan.due_ns(start_ns, seq);
             if let Some(due) = due {
-                // Take acknowledgements as they come while waiting for the schedule.
-                let at = instant_of(due);
-                loop {
-                    tokio::select! {
-                        biased;
-                        () = tokio::time::sleep_until(at) => break,
-                        Some(result) = inflight.next() => acknowledged(&mut published, Some(result))?,
-                    }
-                }
+                take_acks_until(due, &mut inflight, |result| acknowledged(&mut published, Some(result))).await?;
             }
             if inflight.len() >= plan.window {
                 acknowledged(&mut published, inflight.next().await)?;
