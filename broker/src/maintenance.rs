@@ -6,6 +6,7 @@ use crate::error::BrokerError;
 use crate::names;
 use crate::password::Hasher;
 use crate::settings::Settings;
+use crate::store::migrate::MIGRATIONS;
 use crate::store::{Status, Store};
 use crate::tls;
 use anyhow::Context;
@@ -61,7 +62,8 @@ pub async fn status(settings: &Settings) -> anyhow::Result<String> {
 
 fn describe(where_: &str, status: &Status) -> String {
     let mut report = format!("database: reachable at {where_} (PostgreSQL {})\n", status.server_version);
-    let pending = status.latest_version - status.schema_version;
+    // Counted, not subtracted: version numbers belong to files and may skip a number.
+    let pending = MIGRATIONS.iter().filter(|m| m.version > status.schema_version).count();
     report.push_str(&format!("schema version: {} of {}", status.schema_version, status.latest_version));
     if pending > 0 {
         report.push_str(&format!(" ({pending} migration(s) pending: run `joint-broker migrate`)"));

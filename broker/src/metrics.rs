@@ -1,6 +1,7 @@
 //! The broker's Prometheus metrics and the optional HTTP endpoint that serves them
 //! (`--metrics-listen`, off by default): connections, publishes, commit batches and their
-//! sizes and latency, lagged subscriptions, deliveries and the committer's queue.
+//! sizes and latency, lagged subscriptions, deliveries, the committer's queue and where
+//! history pages were read (primary or hot standby).
 
 use axum::extract::State;
 use axum::http::header;
@@ -34,6 +35,10 @@ pub struct Metrics {
     pub lagged: Counter,
     /// `message` events queued for subscribers, live and from storage.
     pub deliveries: Counter,
+    /// History pages read from the primary.
+    pub history_primary: Counter,
+    /// History pages read from the hot standby (`--read-database-url`).
+    pub history_standby: Counter,
 }
 
 impl Default for Metrics {
@@ -47,6 +52,8 @@ impl Default for Metrics {
             committer_queue: Gauge::default(),
             lagged: Counter::default(),
             deliveries: Counter::default(),
+            history_primary: Counter::default(),
+            history_standby: Counter::default(),
             registry: Registry::with_prefix("joint"),
         };
         let registry = &mut metrics.registry;
@@ -58,6 +65,16 @@ impl Default for Metrics {
         registry.register("committer_queue", "Publishes waiting for the committer", metrics.committer_queue.clone());
         registry.register("lagged", "Subscriptions that fell behind and were fed from storage", metrics.lagged.clone());
         registry.register("deliveries", "Message events queued for subscribers", metrics.deliveries.clone());
+        registry.register(
+            "history_pages_primary",
+            "History pages read from the primary",
+            metrics.history_primary.clone(),
+        );
+        registry.register(
+            "history_pages_standby",
+            "History pages read from the hot standby",
+            metrics.history_standby.clone(),
+        );
         metrics
     }
 }

@@ -80,8 +80,12 @@ impl Broker {
         settings.validate().map_err(anyhow::Error::msg)?;
         #[cfg(feature = "sabotage")]
         crate::sabotage::announce();
-        let store =
+        let mut store =
             Store::new(&settings.database_url, settings.db_pool_size, Duration::from_millis(settings.db_timeout_ms))?;
+        if let Some(url) = &settings.read_database_url {
+            // History is a small share of the traffic: a quarter of the primary's pool.
+            store = store.with_standby(url, settings.db_pool_size.div_ceil(4))?;
+        }
         let applied = store.migrate().await.context("applying the database migrations")?;
         tracing::info!(applied = applied.len(), "database schema is up to date");
         let params = scrypt::Params::new(settings.scrypt_log_n, settings.scrypt_r, settings.scrypt_p, 32)

@@ -157,6 +157,11 @@ pub struct Settings {
     #[arg(long = "trusted-proxy", env = "JOINT_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// A streaming-replication hot standby of the database to read history pages from, when
+    /// it has replayed what a page needs (the primary otherwise); off unless given.
+    #[arg(long, env = "JOINT_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+
     /// PostgreSQL connections in the pool.
     #[arg(long, env = "JOINT_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,

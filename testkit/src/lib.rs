@@ -423,17 +423,37 @@ impl PrivatePg {
 
     /// Creates and starts a cluster on a free port.
     pub fn start() -> PrivatePg {
+        let pg = PrivatePg::unstarted();
+        let data = pg.data();
+        pg.as_postgres("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+        pg.start_again();
+        pg
+    }
+
+    /// A streaming-replication hot standby of this (running) cluster on a free port, started:
+    /// a base backup by `pg_basebackup -R`, so that it follows this server and answers
+    /// read-only queries with what it has replayed (hot_standby is on by default).
+    /// `SELECT pg_wal_replay_pause()` on it stops replay, `pg_wal_replay_resume()` resumes.
+    pub fn standby(&self) -> PrivatePg {
+        let standby = PrivatePg::unstarted();
+        let port = self.port.to_string();
+        standby.as_postgres(
+            "pg_basebackup",
+            &["-D", &standby.data(), "-R", "-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-c", "fast", "--no-sync"],
+        );
+        standby.start_again();
+        standby
+    }
+
+    /// An empty directory owned by `postgres` and a free port, for a cluster to be made in.
+    fn unstarted() -> PrivatePg {
         let bin = std::env::var("JOINT_TEST_PG_BIN").expect("JOINT_TEST_PG_BIN names PostgreSQL's bin directory");
         let dir = std::env::temp_dir().join(unique("joint-pg"));
         std::fs::create_dir_all(&dir).unwrap();
         let status = std::process::Command::new("chown").arg("postgres:").arg(&dir).status().unwrap();
         assert!(status.success());
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = PrivatePg { dir, bin: bin.into(), port };
-        let data = pg.data();
-        pg.as_postgres("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
-        pg.start_again();
-        pg
+        PrivatePg { dir, bin: bin.into(), port }
     }
 
     fn data(&self) -> String {

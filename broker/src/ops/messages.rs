@@ -7,7 +7,7 @@ use crate::hub::Session;
 use crate::names;
 use crate::paging::{self, bigint};
 use crate::server::Ctx;
-use crate::store::NewMessage;
+use crate::store::{NewMessage, PageSource};
 use joint_wire::message::{encode_ok, invalid, Event, HistoryOk, MarkReadOk, Message, SubscribeOk};
 use joint_wire::{ErrorBody, ErrorCode};
 use std::sync::Arc;
@@ -130,6 +130,10 @@ pub async fn history(
     let group = names::group_name("group", &group)?;
     let window = paging::history_window(before, after, limit)?;
     let page = ctx.store.history(me.account.id, &group, gid.map(bigint), window).await?;
+    match page.source {
+        PageSource::Primary => ctx.metrics.history_primary.inc(),
+        PageSource::Standby => ctx.metrics.history_standby.inc(),
+    };
     Ok(fit_page(reply, ctx.settings.max_frame, page.messages, page.more, page.last_seq, after.is_some()))
 }
 

@@ -3,6 +3,7 @@
 use super::groups::{find_group_shared, require_member};
 use super::{db_error, Committed, Store, UserId};
 use crate::error::BrokerError;
+use deadpool_postgres::GenericClient;
 use joint_wire::message::{Message, PublishOk};
 use joint_wire::ErrorCode;
 use std::collections::{HashMap, HashSet};
@@ -52,6 +53,17 @@ pub struct Page {
     pub more: bool,
     /// The group's latest seq.
     pub last_seq: u64,
+    /// Where the messages were read.
+    pub source: PageSource,
+}
+
+/// Which server a history page was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageSource {
+    /// The primary (no standby, or it was behind or down).
+    Primary,
+    /// The hot standby of `--read-database-url`.
+    Standby,
 }
 
 /// A read marker after `mark_read`.
@@ -98,6 +110,27 @@ const INSERT_MESSAGES: &str = "INSERT INTO messages (gid, seq, sender_id, cid, n
 const MESSAGES_FROM: &str =
     "SELECT m.seq, u.login, m.name, m.body, m.at, m.deleted FROM messages m JOIN users u ON u.id = m.sender_id
                              WHERE m.gid = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3";
+
+/// The primary's view of a group for `history`: gid, `last_seq`, tombstone count and whether
+/// `$2` is a member, in one read by the group's unique name.
+const HISTORY_CHECK: &str = "SELECT g.gid, g.last_seq, g.tombstones,
+                                    EXISTS (SELECT 1 FROM memberships m WHERE m.gid = g.gid AND m.user_id = $2)
+                             FROM groups g WHERE g.name = $1 AND g.deleted_at IS NULL";
+
+/// How far a standby has replayed a group: its `last_seq` and tombstone count.
+const REPLAYED: &str = "SELECT last_seq, tombstones FROM groups WHERE gid = $1";
+
+/// A history window, newest first: gid `$1`, seqs above `$2` up to `$3`, at most `$4` rows.
+/// The bounds are plain values, never `$n IS NULL OR …`, so that even a generic plan of the
+/// cached statement scans only the window's range of the (gid, seq) index.
+const PAGE_NEWEST: &str =
+    "SELECT m.seq, u.login, m.name, m.body, m.at, m.deleted FROM messages m JOIN users u ON u.id = m.sender_id
+     WHERE m.gid = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq DESC LIMIT $4";
+
+/// The same window, oldest first (when `after` is given).
+const PAGE_OLDEST: &str =
+    "SELECT m.seq, u.login, m.name, m.body, m.at, m.deleted FROM messages m JOIN users u ON u.id = m.sender_id
+     WHERE m.gid = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq ASC LIMIT $4";
 
 /// Moves each touched group's `last_seq`.
 const UPDATE_LAST_SEQ: &str =
@@ -256,6 +289,12 @@ impl Store {
 
     /// One window of a group's messages, ascending, with up to `limit` of them: the
     /// oldest of the window when only `after` is given or both are, the newest otherwise.
+    ///
+    /// The group, the caller's membership, its `last_seq` and its tombstone count always
+    /// come from the primary, in one read; the page holds no seq above that `last_seq`, so
+    /// nothing published after the check is shown. With a standby, the page comes from it
+    /// when it has replayed the window's end and every tombstone the primary counted, and
+    /// from the primary otherwise (or when the standby fails).
     pub async fn history(
         &self,
         caller: UserId,
@@ -264,34 +303,66 @@ impl Store {
         window: Window,
     ) -> Result<Page, BrokerError> {
         self.timed(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(db_error)?;
-            let group = find_group_shared(&tx, name).await?;
+            let client = self.client().await?;
+            let check = client.prepare_cached(HISTORY_CHECK).await.map_err(db_error)?;
+            let row =
+                client.query_opt(&check, &[&name, &caller]).await.map_err(db_error)?.ok_or_else(|| {
+                    BrokerError::refused(ErrorCode::NoSuchGroup, format!("there is no group {name:?}"))
+                })?;
+            let group = GroupState { gid: row.get(0), last_seq: row.get(1), tombstones: row.get(2) };
             if gid.is_some_and(|gid| gid != group.gid) {
                 return Err(BrokerError::refused(ErrorCode::NoSuchGroup, "the group was deleted and its name reused"));
             }
-            require_member(&tx, &group, caller).await?;
-            let oldest_first = window.after.is_some();
-            let sql = format!(
-                "SELECT m.seq, u.login, m.name, m.body, m.at, m.deleted FROM messages m JOIN users u ON u.id = m.sender_id
-                 WHERE m.gid = $1 AND ($2::bigint IS NULL OR m.seq < $2) AND ($3::bigint IS NULL OR m.seq > $3)
-                 ORDER BY m.seq {} LIMIT $4",
-                if oldest_first { "ASC" } else { "DESC" }
-            );
-            let rows = tx
-                .query(&sql, &[&group.gid, &window.before, &window.after, &(window.limit + 1)])
-                .await
-                .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
+            if !row.get::<_, bool>(3) {
+                return Err(BrokerError::refused(ErrorCode::NotMember, format!("you are not a member of {name:?}")));
+            }
+            let (rows, source) = match self.standby_page(&group, window).await {
+                Some(rows) => (rows, PageSource::Standby),
+                None => (page_rows(&client, &group, window).await?, PageSource::Primary),
+            };
             let more = rows.len() as i64 > window.limit;
             let mut messages: Vec<Message> =
-                rows.iter().take(window.limit as usize).map(|r| message_from_row(&group.name, group.gid, r)).collect();
-            if !oldest_first {
+                rows.iter().take(window.limit as usize).map(|r| message_from_row(name, group.gid, r)).collect();
+            if window.after.is_none() {
                 messages.reverse();
             }
-            Ok(Page { messages, more, last_seq: group.last_seq as u64 })
+            Ok(Page { messages, more, last_seq: group.last_seq as u64, source })
         })
         .await
+    }
+
+    /// The page's rows from the standby, or `None` when there is no standby, it is down, or
+    /// it has not replayed what the page needs: the window's end (the primary's `last_seq`,
+    /// or the seq just below `before` if that is lower) and the primary's tombstone count.
+    /// The standby's group row is read before its messages, so the messages' snapshot is at
+    /// least as recent as the state that was judged fresh enough.
+    async fn standby_page(&self, group: &GroupState, window: Window) -> Option<Vec<tokio_postgres::Row>> {
+        let standby = self.standby.as_ref().filter(|s| s.worth_trying())?;
+        let attempt = async {
+            let client = standby.client().await?;
+            let replayed = client.prepare_cached(REPLAYED).await.map_err(db_error)?;
+            // Pipelined in this order on one connection: the page's snapshot is taken after
+            // the group row's.
+            let state = async { client.query_opt(&replayed, &[&group.gid]).await.map_err(db_error) };
+            let (state, rows) = tokio::try_join!(state, page_rows(&client, group, window))?;
+            let needed = window_end(group, window);
+            let fresh = state.is_some_and(|s| s.get::<_, i64>(0) >= needed && s.get::<_, i64>(1) >= group.tombstones);
+            Ok::<_, BrokerError>(fresh.then_some(rows))
+        };
+        // Half the budget at most, so that the primary still has time to answer.
+        let outcome = tokio::time::timeout(self.timeout / 2, attempt)
+            .await
+            .unwrap_or_else(|_| Err(BrokerError::Unavailable(anyhow::anyhow!("the read replica timed out"))));
+        match outcome {
+            Ok(rows) => {
+                standby.answered();
+                rows
+            }
+            Err(err) => {
+                standby.failed(&err);
+                None
+            }
+        }
     }
 
     /// The gid and `last_seq` of the live groups among `names`, read under a share lock so
@@ -362,6 +433,33 @@ impl Store {
         })
         .await
     }
+}
+
+/// What the primary said of a group when `history` checked the caller's membership.
+struct GroupState {
+    gid: i64,
+    last_seq: i64,
+    tombstones: i64,
+}
+
+/// The last seq a history window can hold: the one below `before`, and never above the
+/// group's `last_seq` as the primary reported it.
+fn window_end(group: &GroupState, window: Window) -> i64 {
+    window.before.map_or(group.last_seq, |before| (before - 1).min(group.last_seq))
+}
+
+/// The rows of a history window (one more than `limit`, to tell whether there are more).
+async fn page_rows(
+    client: &impl GenericClient,
+    group: &GroupState,
+    window: Window,
+) -> Result<Vec<tokio_postgres::Row>, BrokerError> {
+    let sql = if window.after.is_some() { PAGE_OLDEST } else { PAGE_NEWEST };
+    let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+    // Seqs start at 1, so "above 0" is no lower bound.
+    let params: [&Param<'_>; 4] =
+        [&group.gid, &window.after.unwrap_or(0), &window_end(group, window), &(window.limit + 1)];
+    client.query(&statement, &params).await.map_err(db_error)
 }
 
 /// A message from a row of (seq, login, name, body, at, deleted).

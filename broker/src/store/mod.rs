@@ -8,11 +8,12 @@ mod messages;
 pub mod migrate;
 mod moderation;
 mod order;
+mod standby;
 mod status;
 
 pub use accounts::{AccountDeletion, Credentials};
 pub use groups::{GroupChange, GroupQuotas, MembershipChange, ALL};
-pub use messages::{NewMessage, Page, Publication, Published, ReadMarker, Window};
+pub use messages::{NewMessage, Page, PageSource, Publication, Published, ReadMarker, Window};
 pub(crate) use moderation::account_disabled;
 pub use moderation::{SessionLookup, Tombstone};
 pub use order::OrderGuard;
@@ -46,6 +47,8 @@ pub struct Store {
     pool: Pool,
     timeout: Duration,
     order: Arc<order::CommitOrder>,
+    /// The hot standby history pages are read from, when `--read-database-url` names one.
+    standby: Option<Arc<standby::Standby>>,
 }
 
 /// A committed change and the guard that keeps its events in commit order: send them,
@@ -61,32 +64,17 @@ pub struct Committed<T> {
 impl Store {
     /// Opens a pool to `url` (nothing connects until first use).
     pub fn new(url: &str, pool_size: usize, timeout: Duration) -> Result<Store, BrokerError> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| BrokerError::Internal(anyhow::Error::new(e).context("parsing --database-url")))?;
-        config.connect_timeout(timeout.min(Duration::from_secs(3)));
-        config.keepalives_idle(Duration::from_secs(30));
-        config.application_name("joint-broker");
-        // PostgreSQL ends a statement or lock wait a little before our own timeout, so the
-        // transaction is rolled back cleanly and the connection stays usable.
-        let server_side = timeout.mul_f64(0.75).as_millis().max(1);
-        // Added to any options the URL gives (a search_path, say), not in their place.
-        let given = config.get_options().unwrap_or_default().to_owned();
-        // synchronous_commit is set here, on every connection, and not left to the server's or
-        // the role's configuration: an ack means the commit is on disk.
-        let options = format!(
-            "{given} -c statement_timeout={server_side} -c lock_timeout={server_side} -c synchronous_commit=on"
-        );
-        config.options(options.trim());
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(pool_size)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
-            .recycle_timeout(Some(timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| BrokerError::Internal(anyhow::Error::new(e).context("building the pool")))?;
-        Ok(Store { pool, timeout, order: Arc::default() })
+        let pool = open_pool(url, "--database-url", pool_size, timeout)?;
+        Ok(Store { pool, timeout, order: Arc::default(), standby: None })
+    }
+
+    /// Reads history pages from the streaming-replication hot standby at `url` when it has
+    /// replayed what a page needs (see `Store::history`), through a pool of its own of
+    /// `pool_size` connections with the same timeouts as the primary's.
+    pub fn with_standby(mut self, url: &str, pool_size: usize) -> Result<Store, BrokerError> {
+        let pool = open_pool(url, "--read-database-url", pool_size, self.timeout)?;
+        self.standby = Some(Arc::new(standby::Standby::new(pool)));
+        Ok(self)
     }
 
     /// Applies every pending migration (at start, and by `joint-broker migrate`); returns
@@ -129,6 +117,35 @@ impl Store {
             Err(_) => Err(BrokerError::Unavailable(anyhow::anyhow!("database operation timed out"))),
         }
     }
+}
+
+/// A pool to `url` (`flag` names where the URL came from in errors), whose connections end
+/// a statement or a lock wait a little before `timeout` and commit synchronously.
+fn open_pool(url: &str, flag: &str, pool_size: usize, timeout: Duration) -> Result<Pool, BrokerError> {
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|e| BrokerError::Internal(anyhow::Error::new(e).context(format!("parsing {flag}"))))?;
+    config.connect_timeout(timeout.min(Duration::from_secs(3)));
+    config.keepalives_idle(Duration::from_secs(30));
+    config.application_name("joint-broker");
+    // PostgreSQL ends a statement or lock wait a little before our own timeout, so the
+    // transaction is rolled back cleanly and the connection stays usable.
+    let server_side = timeout.mul_f64(0.75).as_millis().max(1);
+    // Added to any options the URL gives (a search_path, say), not in their place.
+    let given = config.get_options().unwrap_or_default().to_owned();
+    // synchronous_commit is set here, on every connection, and not left to the server's or
+    // the role's configuration: an ack means the commit is on disk.
+    let options =
+        format!("{given} -c statement_timeout={server_side} -c lock_timeout={server_side} -c synchronous_commit=on");
+    config.options(options.trim());
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(pool_size)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| BrokerError::Internal(anyhow::Error::new(e).context("building the pool")))
 }
 
 /// Classifies a PostgreSQL error: a lost or refused connection, or a server shutting down or

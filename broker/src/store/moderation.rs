@@ -78,12 +78,17 @@ impl Store {
             if row.get::<_, bool>(1) {
                 return self.commit(tx, [group.gid], None).await;
             }
+            // The group's tombstone count tells a lagging standby's history that it has not
+            // replayed this deletion yet (see `Store::history`).
             tx.execute(
                 "UPDATE messages SET body = '', deleted = true WHERE gid = $1 AND seq = $2",
                 &[&group.gid, &seq],
             )
             .await
             .map_err(db_error)?;
+            tx.execute("UPDATE groups SET tombstones = tombstones + 1 WHERE gid = $1", &[&group.gid])
+                .await
+                .map_err(db_error)?;
             let tombstone = Tombstone { group: group.name.clone(), gid: group.gid, seq };
             self.commit(tx, [group.gid], Some(tombstone)).await
         })
