@@ -141,12 +141,16 @@ stop_pidfile() {
 # postgres user cannot reach the repository (a clone under /root, which is private), the
 # cluster lives under /var/lib/joint and <repo>/.joint/pg is a symlink to it. Prints the
 # resolved path, which is what postgres must be given.
-joint_pg_dir() {
-    local link="$JOINT_ROOT/.joint/pg"
-    mkdir -p "$JOINT_ROOT/.joint"
+joint_pg_dir() { joint_pg_dir_at "$JOINT_ROOT/.joint/pg"; }
+
+# joint_pg_dir_at LINK: the same for a cluster kept at LINK (scripts/cluster keeps two).
+joint_pg_dir_at() {
+    local link=$1 parent
+    parent=$(dirname "$link")
+    mkdir -p "$parent"
     # A symlink whose target was deleted: forget it and decide afresh.
     if [ -L "$link" ] && [ ! -e "$link" ]; then rm -f "$link"; fi
-    if [ ! -e "$link" ] && ! _as_postgres test -x "$JOINT_ROOT/.joint"; then
+    if [ ! -e "$link" ] && ! _as_postgres test -x "$parent"; then
         mkdir -p /var/lib/joint
         ln -s "$(mktemp -d /var/lib/joint/pg.XXXXXX)" "$link"
     fi
