@@ -11,6 +11,7 @@ mod client;
 mod config_file;
 mod durability;
 mod error_codes;
+mod failover;
 mod groups;
 mod legacy;
 mod limits;
