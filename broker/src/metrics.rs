@@ -1,7 +1,7 @@
 //! The broker's Prometheus metrics and the optional HTTP endpoint that serves them
 //! (`--metrics-listen`, off by default): connections, publishes, commit batches and their
-//! sizes and latency, lagged subscriptions, deliveries, the committer's queue and where
-//! history pages were read (primary or hot standby).
+//! sizes and latency, lagged subscriptions, deliveries, the committer's queue, where
+//! history pages were read (primary or hot standby) and the cluster's notes.
 
 use axum::extract::State;
 use axum::http::header;
@@ -39,6 +39,14 @@ pub struct Metrics {
     pub history_primary: Counter,
     /// History pages read from the hot standby (`--read-database-url`).
     pub history_standby: Counter,
+    /// Notes sent to the other brokers of the cluster.
+    pub notes_sent: Counter,
+    /// Notes received from the other brokers.
+    pub notes_received: Counter,
+    /// Messages another broker committed, read from PostgreSQL and fanned out here.
+    pub remote_messages: Counter,
+    /// Times the connection listening for notes was made again after it was lost.
+    pub listener_reconnects: Counter,
 }
 
 impl Default for Metrics {
@@ -54,6 +62,10 @@ impl Default for Metrics {
             deliveries: Counter::default(),
             history_primary: Counter::default(),
             history_standby: Counter::default(),
+            notes_sent: Counter::default(),
+            notes_received: Counter::default(),
+            remote_messages: Counter::default(),
+            listener_reconnects: Counter::default(),
             registry: Registry::with_prefix("joint"),
         };
         let registry = &mut metrics.registry;
@@ -74,6 +86,22 @@ impl Default for Metrics {
             "history_pages_standby",
             "History pages read from the hot standby",
             metrics.history_standby.clone(),
+        );
+        registry.register("cluster_notes_sent", "Notes sent to the other brokers", metrics.notes_sent.clone());
+        registry.register(
+            "cluster_notes_received",
+            "Notes received from the other brokers",
+            metrics.notes_received.clone(),
+        );
+        registry.register(
+            "cluster_remote_messages",
+            "Messages other brokers committed, fanned out here",
+            metrics.remote_messages.clone(),
+        );
+        registry.register(
+            "cluster_listener_reconnects",
+            "Times the connection listening for notes was made again",
+            metrics.listener_reconnects.clone(),
         );
         metrics
     }

@@ -23,6 +23,9 @@ pub enum Fault {
     PgTerminate,
     /// One subscriber stops reading its socket for `--freeze-ms` under steady load.
     SubscriberFreeze,
+    /// SIGKILL of one of several brokers (`--brokers`) under load: its clients move to the
+    /// next broker of their list; it is started again once the load has gone on without it.
+    BrokerKillOne,
 }
 
 impl Fault {
@@ -36,6 +39,11 @@ impl Fault {
         Fault::PgTerminate,
         Fault::SubscriberFreeze,
     ];
+
+    /// Whether the fault needs several brokers (and the lab starts 3 unless told otherwise).
+    pub fn needs_several_brokers(self) -> bool {
+        self == Fault::BrokerKillOne
+    }
 
     /// The name on the command line and in the report.
     pub fn name(self) -> String {
@@ -69,9 +77,15 @@ impl Sabotage {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "joint-chaos", version)]
 pub struct Args {
-    /// Fault to inject (repeatable; default: every fault but `none`).
+    /// Fault to inject (repeatable; default: every fault but `none` and `broker-kill-one`).
     #[arg(long = "fault", value_enum)]
     pub faults: Vec<Fault>,
+    /// Brokers on the one PostgreSQL, each behind a client proxy of its own. Every client is
+    /// given all their addresses, starting from a different one, so publishers and
+    /// subscribers spread over them and fail over in turn. Default: 3 when
+    /// `broker-kill-one` is chosen, else 1.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub brokers: Option<u32>,
     /// Runs of each fault.
     #[arg(long, default_value_t = 1)]
     pub runs: u32,
@@ -130,6 +144,12 @@ pub struct Args {
 }
 
 impl Args {
+    /// How many brokers the lab starts.
+    pub fn broker_count(&self) -> usize {
+        let several = self.chosen_faults().iter().any(|f| f.needs_several_brokers());
+        self.brokers.unwrap_or(if several { 3 } else { 1 }) as usize
+    }
+
     /// The faults to run, in order, each once.
     pub fn chosen_faults(&self) -> Vec<Fault> {
         if self.faults.is_empty() {
@@ -158,5 +178,17 @@ mod tests {
         assert_eq!(args.chosen_faults(), vec![Fault::PgRestartFast]);
         assert_eq!(Fault::PgRestartFast.name(), "pg-restart-fast");
         assert_eq!(args.sabotage.map(Sabotage::name).as_deref(), Some("skip_seq"));
+        assert_eq!(args.broker_count(), 1);
+    }
+
+    #[test]
+    fn the_multi_broker_fault_brings_three_brokers_unless_told() {
+        let args = Args::parse_from(["joint-chaos", "--fault", "broker-kill-one"]);
+        assert_eq!((args.chosen_faults(), args.broker_count()), (vec![Fault::BrokerKillOne], 3));
+        let args = Args::parse_from(["joint-chaos", "--fault", "broker-kill-one", "--brokers", "2"]);
+        assert_eq!(args.broker_count(), 2);
+        let args = Args::parse_from(["joint-chaos", "--brokers", "3"]);
+        assert_eq!(args.broker_count(), 3, "any fault may run against several brokers");
+        assert!(Args::try_parse_from(["joint-chaos", "--brokers", "0"]).is_err());
     }
 }

@@ -49,9 +49,19 @@ async fn inject(lab: &mut Lab, fault: Fault, run: u32, load: &Load) -> Result<In
     let note = match fault {
         Fault::None => "nothing".to_owned(),
         Fault::BrokerKill => {
-            lab.broker.kill().await?;
-            lab.broker.restart().await?;
+            lab.brokers[0].kill().await?;
+            lab.brokers[0].restart().await?;
             "broker SIGKILLed and restarted".to_owned()
+        }
+        Fault::BrokerKillOne => {
+            let count = lab.brokers.len();
+            if count < 2 {
+                bail!("broker-kill-one needs several brokers (--brokers 2 or more)");
+            }
+            // Started again after the load has gone on without it (`run_once`).
+            let victim = (lab.rng.next_u64() % count as u64) as usize;
+            lab.kill_one(victim).await?;
+            format!("broker {victim} of {count} SIGKILLed, started again {} ms later", lab.args.after_ms)
         }
         Fault::PgRestartFast | Fault::PgRestartImmediate => {
             let mode = if fault == Fault::PgRestartFast { "fast" } else { "immediate" };
@@ -70,7 +80,11 @@ async fn inject(lab: &mut Lab, fault: Fault, run: u32, load: &Load) -> Result<In
             let mut cut = Vec::new();
             for _ in 0..REPEATS {
                 let rng = &mut lab.rng;
-                cut.push(lab.client_proxy.cut_all(|| (rng.next_u64() % 512) as i64, Duration::from_secs(1)));
+                let mut cuts = 0;
+                for proxy in &lab.client_proxies {
+                    cuts += proxy.cut_all(|| (rng.next_u64() % 512) as i64, Duration::from_secs(1));
+                }
+                cut.push(cuts);
                 tokio::time::sleep(Duration::from_millis(1_200)).await;
             }
             format!("client connections cut mid-stream: {cut:?}")
@@ -126,8 +140,7 @@ async fn history(client: &Client, group: &str, deadline: Instant) -> Result<Vec<
 /// One run of `fault`: groups, load, warm-up, fault, recovery, drain, check.
 pub async fn run_once(lab: &mut Lab, fault: Fault, run: u32) -> Result<RunResult> {
     let groups = lab.new_groups(fault, run).await?;
-    let (addr, victim) = (lab.client_proxy.addr.to_string(), lab.victim_proxy.addr.to_string());
-    let mut load = Load::start(&addr, &victim, &lab.token, &groups, lab.shape());
+    let mut load = Load::start(&lab.client_addrs(), &lab.victim_addrs(), &lab.token, &groups, lab.shape());
     let settle = Duration::from_millis(lab.args.settle_ms);
     let started = Instant::now();
     while load.acks() == 0 {
@@ -141,13 +154,20 @@ pub async fn run_once(lab: &mut Lab, fault: Fault, run: u32) -> Result<RunResult
     let ended = Instant::now();
     let mut recovery = None;
     while ended.elapsed() < settle {
-        if let Some(first) = load.first_ack_since(ended) {
+        // With one broker of several killed, the others' publishers never stopped: what
+        // counts is when the killed one's publishers, having moved, were acknowledged again.
+        let recovered = match fault {
+            Fault::BrokerKillOne => load.every_publisher_acked_since(ended),
+            _ => load.first_ack_since(ended),
+        };
+        if let Some(first) = recovered {
             recovery = Some(first - ended);
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(lab.args.after_ms)).await;
+    lab.restart_killed().await?;
     let abandoned = load.stop_publishing(settle).await as u64;
     let deadline = Instant::now() + settle;
     let client = lab.direct_client().await?;

@@ -1,5 +1,6 @@
 //! Everything a chaos run starts, wired together: PostgreSQL, a proxy in front of it, the
-//! broker using that proxy, a proxy in front of the broker for the clients, and one account.
+//! brokers (one, or several on the one database) using that proxy, a proxy in front of each
+//! broker for the clients, and one account.
 
 use crate::args::{Args, Fault};
 use crate::cluster::{Broker, Postgres};
@@ -42,13 +43,15 @@ pub struct Lab {
     pub args: Args,
     /// Drives the random choices.
     pub rng: Rng,
-    /// The broker process (clients reach it through `client_proxy`).
-    pub broker: Broker,
-    /// Between the broker and PostgreSQL.
+    /// The broker processes (clients reach broker `i` through `client_proxies[i]`).
+    pub brokers: Vec<Broker>,
+    /// The broker `broker-kill-one` killed, to be started again.
+    pub killed: Option<usize>,
+    /// Between the brokers and PostgreSQL.
     pub pg_proxy: Proxy,
-    /// Between the clients and the broker.
-    pub client_proxy: Proxy,
-    /// Between the subscriber a freeze stops and the broker.
+    /// Between the clients and each broker.
+    pub client_proxies: Vec<Proxy>,
+    /// Between the subscriber a freeze stops and the first broker.
     pub victim_proxy: Proxy,
     /// The account's session token.
     pub token: String,
@@ -94,20 +97,60 @@ impl Lab {
         };
         let database_url = format!("postgres://postgres@{}/joint", pg_proxy.addr);
         let sabotage = args.sabotage.map(|s| s.name());
-        let broker = Broker::start(&bin, &database_url, &dir.path.join("broker.log"), sabotage.clone()).await?;
-        if sabotage.is_some() && !broker.log().contains("SABOTAGE ACTIVE") {
-            bail!(
-                "{} was built without the sabotage feature: `cargo build -p joint-broker --features sabotage` \
-                 (`cargo nextest run --workspace` builds it so; `-p joint-chaos` alone does not rebuild it)",
-                bin.display()
-            );
+        let count = args.broker_count();
+        let (mut brokers, mut client_proxies) = (Vec::new(), Vec::new());
+        // One after the other: the first applies the migrations before the others start.
+        for i in 0..count {
+            let log = dir.path.join(if count == 1 { "broker.log".to_owned() } else { format!("broker-{i}.log") });
+            let broker = Broker::start(&bin, &database_url, &log, sabotage.clone()).await?;
+            if sabotage.is_some() && !broker.log().contains("SABOTAGE ACTIVE") {
+                bail!(
+                    "{} was built without the sabotage feature: `cargo build -p joint-broker --features sabotage` \
+                     (`cargo nextest run --workspace` builds it so; `-p joint-chaos` alone does not rebuild it)",
+                    bin.display()
+                );
+            }
+            client_proxies.push(Proxy::start(broker.addr, true).await?);
+            brokers.push(broker);
         }
-        let client_proxy = Proxy::start(broker.addr, true).await?;
-        let victim_proxy = Proxy::start(broker.addr, true).await?;
-        let (client, _events) = Client::connect(ClientConfig::new(vec![broker.addr.to_string()])).await?;
+        let victim_proxy = Proxy::start(brokers[0].addr, true).await?;
+        let (client, _events) = Client::connect(ClientConfig::new(vec![brokers[0].addr.to_string()])).await?;
         let session = client.register(LOGIN, "Chaos", "chaos-password").await?;
         let token = session.token.context("register answers a token")?;
-        Ok(Lab { rng: Rng::new(seed), args, broker, pg_proxy, client_proxy, victim_proxy, token, pg, nonce, dir })
+        let rng = Rng::new(seed);
+        Ok(Lab { rng, args, brokers, killed: None, pg_proxy, client_proxies, victim_proxy, token, pg, nonce, dir })
+    }
+
+    /// The addresses the clients are given: each broker's client proxy.
+    pub fn client_addrs(&self) -> Vec<String> {
+        self.client_proxies.iter().map(|p| p.addr.to_string()).collect()
+    }
+
+    /// The addresses of the subscriber a freeze stops: its own proxy to the first broker,
+    /// then the other brokers' proxies.
+    pub fn victim_addrs(&self) -> Vec<String> {
+        let others = self.client_proxies.iter().skip(1).map(|p| p.addr.to_string());
+        std::iter::once(self.victim_proxy.addr.to_string()).chain(others).collect()
+    }
+
+    /// The brokers' addresses, straight (not through the proxies).
+    fn broker_addrs(&self) -> Vec<String> {
+        self.brokers.iter().map(|b| b.addr.to_string()).collect()
+    }
+
+    /// SIGKILLs broker `i`; [`Lab::restart_killed`] starts it again.
+    pub async fn kill_one(&mut self, i: usize) -> Result<()> {
+        self.brokers[i].kill().await?;
+        self.killed = Some(i);
+        Ok(())
+    }
+
+    /// Starts the broker `broker-kill-one` killed again, if there is one.
+    pub async fn restart_killed(&mut self) -> Result<()> {
+        if let Some(i) = self.killed.take() {
+            self.brokers[i].restart().await?;
+        }
+        Ok(())
     }
 
     /// The load's shape from the command line.
@@ -121,12 +164,12 @@ impl Lab {
         }
     }
 
-    /// A client straight to the broker (not through the proxy), signed in.
+    /// A client straight to the brokers (not through the proxies), signed in.
     pub async fn direct_client(&self) -> Result<Client> {
         let mut tries = 0;
         loop {
             let attempt = async {
-                let (client, _events) = Client::connect(ClientConfig::new(vec![self.broker.addr.to_string()])).await?;
+                let (client, _events) = Client::connect(ClientConfig::new(self.broker_addrs())).await?;
                 client.auth(&self.token).await?;
                 Ok::<_, joint_wire::ClientError>(client)
             };
@@ -177,9 +220,10 @@ impl Lab {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
-    /// Keeps the broker's log (and the run's directory) after the end; returns its path.
-    pub fn keep_broker_log(&mut self) -> PathBuf {
+    /// Keeps the brokers' logs (and the run's directory) after the end; returns where they
+    /// are: `broker.log`, or `broker-N.log` for each of several brokers.
+    pub fn keep_broker_logs(&mut self) -> PathBuf {
         self.dir.keep = true;
-        self.dir.path.join("broker.log")
+        self.dir.path.clone()
     }
 }

@@ -1,10 +1,12 @@
 #![warn(missing_docs)]
 //! `joint-chaos`: fault injection with a Jepsen-style consistency checker.
 //!
-//! It starts a private PostgreSQL cluster, the real `joint-broker` binary and two TCP
-//! proxies (clients ↔ broker, broker ↔ PostgreSQL), runs publishers and subscribers through
-//! them, injects one fault per run, and then checks every ack and delivery against each
-//! group's whole history: lost, duplicated, reordered or unexpected messages.
+//! It starts a private PostgreSQL cluster, the real `joint-broker` binary (or several, on the
+//! one database, with `--brokers`) and TCP proxies (clients ↔ each broker, brokers ↔
+//! PostgreSQL), runs publishers and subscribers through them, each client given every
+//! broker's address, injects one fault per run, and then checks every ack and delivery
+//! against each group's whole history, across the whole cluster: lost, duplicated,
+//! reordered or unexpected messages.
 
 pub mod args;
 pub mod checker;
@@ -52,7 +54,8 @@ pub async fn run(args: Args, command: &str) -> Result<Outcome> {
     let faults = args.chosen_faults();
     let started = Instant::now();
     let mut lab = lab::Lab::start(args.clone(), seed).await?;
-    eprintln!("joint-chaos: seed {seed}; broker on {}, PostgreSQL on port {}", lab.broker.addr, lab.pg.port);
+    let addrs: Vec<String> = lab.brokers.iter().map(|b| b.addr.to_string()).collect();
+    eprintln!("joint-chaos: seed {seed}; brokers on {}, PostgreSQL on port {}", addrs.join(", "), lab.pg.port);
     let mut results = Vec::new();
     for run in 1..=args.runs {
         for &fault in &faults {
@@ -62,14 +65,19 @@ pub async fn run(args: Args, command: &str) -> Result<Outcome> {
         }
         if let Some(path) = &args.report {
             let summaries = report::summarize(&faults, &results);
-            report::write_region(path, &report::render(command, &args, seed, started.elapsed(), &summaries))?;
+            let several = lab.brokers.len() > 1;
+            let text = report::render(command, &args, lab.brokers.len(), seed, started.elapsed(), &summaries);
+            report::write_region(path, &text, several)?;
         }
     }
     let outcome = Outcome { results, seed };
     // A sabotaged broker's anomalies are expected; a real one's log is kept for a post-mortem.
     if outcome.anomalies().total() > 0 && args.sabotage.is_none() {
-        let log = lab.keep_broker_log();
-        eprintln!("joint-chaos: anomalies found; reproduce with --seed {seed}; the broker's log: {}", log.display());
+        let logs = lab.keep_broker_logs();
+        eprintln!(
+            "joint-chaos: anomalies found; reproduce with --seed {seed}; the brokers' logs are in {}",
+            logs.display()
+        );
     }
     Ok(outcome)
 }

@@ -1,6 +1,8 @@
 //! The load: publishers that retry each message with its cid until acknowledged, and
-//! subscribers that resume after the last seq they saw, all through the client proxy,
-//! recording every ack and delivery for the checker.
+//! subscribers that resume after the last seq they saw, all through the client proxies,
+//! recording every ack and delivery for the checker. With several brokers every client
+//! gets every address, each client's list starting at the next broker, so the clients
+//! spread evenly and each one's failover has somewhere to go.
 
 use crate::checker::{Ack, Delivery, GroupRecord, Key};
 use futures::stream::FuturesUnordered;
@@ -53,13 +55,19 @@ pub struct Load {
 
 impl Load {
     /// Starts publishers and subscribers on each of `groups` (which exist, with the
-    /// account of `token` as a member), connecting to `addr`; the first subscriber of the
-    /// first group (the one a freeze stops) connects to `victim_addr` instead.
-    pub fn start(addr: &str, victim_addr: &str, token: &str, groups: &[String], shape: Shape) -> Load {
+    /// account of `token` as a member), connecting to `addrs` (the brokers, in failover
+    /// order, from a different first one for each client); the first subscriber of the
+    /// first group (the one a freeze stops) connects to `victim_addrs` instead.
+    pub fn start(addrs: &[String], victim_addrs: &[String], token: &str, groups: &[String], shape: Shape) -> Load {
         let (stop_publishing, give_up, stop) =
             (CancellationToken::new(), CancellationToken::new(), CancellationToken::new());
         let (mut tasks, mut publishers) = (JoinSet::new(), JoinSet::new());
         let mut records = Vec::new();
+        let mut clients = 0;
+        let mut spread = || {
+            clients += 1;
+            spread_from(addrs, clients - 1)
+        };
         for (g, group) in groups.iter().enumerate() {
             let record: Record = Arc::new(Mutex::new(GroupRecord {
                 streams: vec![Vec::new(); shape.subscribers as usize],
@@ -67,7 +75,7 @@ impl Load {
             }));
             for p in 0..shape.publishers {
                 let publisher = Publisher {
-                    addr: addr.to_owned(),
+                    addrs: spread(),
                     token: token.to_owned(),
                     group: group.clone(),
                     id: g as u32 * shape.publishers + p,
@@ -79,7 +87,7 @@ impl Load {
             }
             for index in 0..shape.subscribers as usize {
                 let subscriber = Subscriber {
-                    addr: if g == 0 && index == 0 { victim_addr } else { addr }.to_owned(),
+                    addrs: if g == 0 && index == 0 { victim_addrs.to_vec() } else { spread() },
                     token: token.to_owned(),
                     group: group.clone(),
                     index,
@@ -101,6 +109,22 @@ impl Load {
     /// When the first ack at or after `since` arrived, if one did.
     pub fn first_ack_since(&self, since: Instant) -> Option<Instant> {
         self.records.iter().filter_map(|r| lock(r).acks.iter().map(|a| a.at).filter(|at| *at >= since).min()).min()
+    }
+
+    /// When the last publisher to get an ack at or after `since` got its first one: when
+    /// every publisher, those of a killed broker included, was publishing again. `None`
+    /// while some publisher has had none.
+    pub fn every_publisher_acked_since(&self, since: Instant) -> Option<Instant> {
+        let mut latest = None;
+        for record in &self.records {
+            let record = lock(record);
+            let publishers: std::collections::HashSet<u32> = record.sent.iter().map(|key| key.0).collect();
+            for publisher in publishers {
+                let first = record.acks.iter().filter(|a| a.key.0 == publisher && a.at >= since).map(|a| a.at).min()?;
+                latest = latest.max(Some(first));
+            }
+        }
+        latest
     }
 
     /// Deliveries per second per subscriber between `from` and `to`, counting every
@@ -151,15 +175,23 @@ impl Load {
     }
 }
 
-/// A client connected to `addr` and signed in with `token`, retrying until `give_up`.
+/// `addrs` starting at the one after `client` others (wrapping around): client `c` goes to
+/// broker `c mod n` first, and fails over to the next.
+fn spread_from(addrs: &[String], client: usize) -> Vec<String> {
+    let start = client % addrs.len().max(1);
+    addrs[start..].iter().chain(&addrs[..start]).cloned().collect()
+}
+
+/// A client connected to one of `addrs` (tried in order) and signed in with `token`,
+/// retrying until `give_up`.
 async fn signed_in(
-    addr: &str,
+    addrs: &[String],
     token: &str,
     capacity: Option<usize>,
     give_up: &CancellationToken,
 ) -> Option<(Client, Events)> {
     while !give_up.is_cancelled() {
-        let mut config = ClientConfig::new(vec![addr.to_owned()]);
+        let mut config = ClientConfig::new(addrs.to_vec());
         config.connect_timeout = Duration::from_secs(2);
         config.event_capacity = capacity;
         if let Ok((client, events)) = Client::connect(config).await {
@@ -173,7 +205,7 @@ async fn signed_in(
 }
 
 struct Publisher {
-    addr: String,
+    addrs: Vec<String>,
     token: String,
     group: String,
     id: u32,
@@ -186,7 +218,7 @@ impl Publisher {
     /// Publishes `rate` messages a second, `window` in flight at most, until `stop`; then
     /// finishes the ones in flight.
     async fn run(self, stop: CancellationToken) {
-        let Some((client, _events)) = signed_in(&self.addr, &self.token, None, &self.give_up).await else { return };
+        let Some((client, _events)) = signed_in(&self.addrs, &self.token, None, &self.give_up).await else { return };
         let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(self.shape.rate.max(1))));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut in_flight = FuturesUnordered::new();
@@ -228,7 +260,7 @@ impl Publisher {
 }
 
 struct Subscriber {
-    addr: String,
+    addrs: Vec<String>,
     token: String,
     group: String,
     index: usize,
@@ -239,7 +271,7 @@ struct Subscriber {
 impl Subscriber {
     /// Receives the group's messages from seq 1 on until `stop`.
     async fn run(self, stop: CancellationToken) {
-        let Some((client, mut events)) = signed_in(&self.addr, &self.token, Some(EVENT_CAPACITY), &self.give_up).await
+        let Some((client, mut events)) = signed_in(&self.addrs, &self.token, Some(EVENT_CAPACITY), &self.give_up).await
         else {
             return;
         };
@@ -279,5 +311,19 @@ impl Subscriber {
         while !self.give_up.is_cancelled() && client.subscribe(&self.group, None, Some(last)).await.is_err() {
             tokio::time::sleep(RETRY).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread_from;
+
+    #[test]
+    fn clients_start_at_successive_brokers_and_keep_them_all() {
+        let addrs: Vec<String> = ["a", "b", "c"].map(str::to_owned).to_vec();
+        assert_eq!(spread_from(&addrs, 0), ["a", "b", "c"]);
+        assert_eq!(spread_from(&addrs, 1), ["b", "c", "a"]);
+        assert_eq!(spread_from(&addrs, 5), ["c", "a", "b"]);
+        assert_eq!(spread_from(&addrs[..1], 7), ["a"]);
     }
 }

@@ -4,7 +4,7 @@
 use crate::args::{Args, Fault};
 use crate::checker::Anomalies;
 use crate::faults::RunResult;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -88,28 +88,9 @@ fn median<T: Copy>(sorted: &[T]) -> Option<T> {
     sorted.get(sorted.len() / 2).copied()
 }
 
-/// The chaos region's Markdown.
-pub fn render(command: &str, args: &Args, seed: u64, elapsed: Duration, summaries: &[(Fault, Summary)]) -> String {
+/// The table of faults and what their runs found; returns it with every anomaly added up.
+fn table(summaries: &[(Fault, Summary)]) -> (String, Anomalies) {
     let mut out = String::new();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let _ = writeln!(
-        out,
-        "Command: `{command}` (seed {seed}). Machine: {}. Date: {date}; the run took {} min.\n",
-        joint_bench::machine::describe(),
-        elapsed.as_secs() / 60
-    );
-    let _ =
-        writeln!(
-        out,
-        "Load: {} groups per run, each with {} publishers ({} messages/s each, up to {} in flight, {}-byte bodies, \
-         every failed publish retried with its cid) and {} subscribers (each resuming after the last seq it saw), \
-         through a proxy that can cut client connections; the broker reaches PostgreSQL through a second proxy. \
-         Each run: {} ms of load, the fault, {} ms more after the first ack that follows it, then the checker reads \
-         every group's whole history through the broker. PostgreSQL unreachable: {} ms (odd runs blackholed, even \
-         runs refused and cut); subscriber frozen: {} ms.\n",
-        args.groups, args.publishers, args.rate, args.window, args.body_size, args.subscribers, args.warmup_ms,
-        args.after_ms, args.outage_ms, args.freeze_ms
-    );
     out.push_str("| fault | runs | acks | deliveries | lost | lost from stream | duplicated | reordered | unexpected | recovery median | recovery max |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     let mut total = Anomalies::default();
@@ -136,6 +117,44 @@ pub fn render(command: &str, args: &Args, seed: u64, elapsed: Duration, summarie
         );
     }
     out.push('\n');
+    (out, total)
+}
+
+/// The region's Markdown: the chaos region for one broker, the nested `chaos-brokers`
+/// region for several (`brokers` > 1).
+pub fn render(
+    command: &str,
+    args: &Args,
+    brokers: usize,
+    seed: u64,
+    elapsed: Duration,
+    summaries: &[(Fault, Summary)],
+) -> String {
+    if brokers > 1 {
+        return render_several(command, args, brokers, seed, elapsed, summaries);
+    }
+    let mut out = String::new();
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+    let _ = writeln!(
+        out,
+        "Command: `{command}` (seed {seed}). Machine: {}. Date: {date}; the run took {} min.\n",
+        joint_bench::machine::describe(),
+        elapsed.as_secs() / 60
+    );
+    let _ =
+        writeln!(
+        out,
+        "Load: {} groups per run, each with {} publishers ({} messages/s each, up to {} in flight, {}-byte bodies, \
+         every failed publish retried with its cid) and {} subscribers (each resuming after the last seq it saw), \
+         through a proxy that can cut client connections; the broker reaches PostgreSQL through a second proxy. \
+         Each run: {} ms of load, the fault, {} ms more after the first ack that follows it, then the checker reads \
+         every group's whole history through the broker. PostgreSQL unreachable: {} ms (odd runs blackholed, even \
+         runs refused and cut); subscriber frozen: {} ms.\n",
+        args.groups, args.publishers, args.rate, args.window, args.body_size, args.subscribers, args.warmup_ms,
+        args.after_ms, args.outage_ms, args.freeze_ms
+    );
+    let (rows, total) = table(summaries);
+    out.push_str(&rows);
     for (fault, s) in summaries {
         if s.freeze_rates.is_empty() {
             continue;
@@ -163,7 +182,8 @@ pub fn render(command: &str, args: &Args, seed: u64, elapsed: Duration, summarie
     out.push_str(
         "The checker is proven able to fail, in CI (`chaos/tests/chaos.rs`): against a broker built with the \
          test-only `sabotage` feature, acknowledging before the commit is reported as lost, a dropped delivery as \
-         lost from stream and a gap, a skipped seq as a gap; a clean run and every fault once report nothing.\n\n",
+         lost from stream and a gap, a skipped seq as a gap; a clean run, every fault once, and one of three \
+         brokers killed under load report nothing.\n\n",
     );
     let abandoned: u64 = summaries.iter().map(|(_, s)| s.abandoned).sum();
     let _ = writeln!(
@@ -175,7 +195,87 @@ pub fn render(command: &str, args: &Args, seed: u64, elapsed: Duration, summarie
     out
 }
 
-/// Replaces what lies between the chaos markers of `path` with `content`.
-pub fn write_region(path: &Path, content: &str) -> Result<()> {
-    joint_bench::region::rewrite(path, "chaos", content)
+/// The nested region of runs against several brokers on one PostgreSQL.
+fn render_several(
+    command: &str,
+    args: &Args,
+    brokers: usize,
+    seed: u64,
+    elapsed: Duration,
+    summaries: &[(Fault, Summary)],
+) -> String {
+    let mut out = String::new();
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+    let _ = writeln!(
+        out,
+        "**Several brokers.** Command: `{command}` (seed {seed}). Machine: {}. Date: {date}; the run took {} min.\n",
+        joint_bench::machine::describe(),
+        elapsed.as_secs() / 60
+    );
+    let _ = writeln!(
+        out,
+        "{brokers} brokers on the one PostgreSQL, each behind a client proxy of its own. Load as above ({} groups, \
+         {} publishers and {} subscribers per group, {} messages/s per publisher), every client given all {brokers} \
+         addresses, its list starting at the next broker, so they spread evenly. `broker-kill-one` SIGKILLs one \
+         broker ({} ms into the load); its clients move to the next address and resume (publishers retry with \
+         their cids, subscribers resume after their last seq, on whichever broker they reach); it is started again \
+         {} ms after every publisher was acknowledged again. The checker reads each group's history and checks \
+         every subscriber of the whole cluster; recovery here is until the last publisher of the killed broker \
+         was acknowledged again.\n",
+        args.groups, args.publishers, args.subscribers, args.rate, args.warmup_ms, args.after_ms
+    );
+    let (rows, total) = table(summaries);
+    out.push_str(&rows);
+    let abandoned: u64 = summaries.iter().map(|(_, s)| s.abandoned).sum();
+    let _ = writeln!(
+        out,
+        "Publishes still unacknowledged when a run ended: {abandoned}. Anomalies in all: {}.",
+        total.total()
+    );
+    out
+}
+
+/// The region, nested at the end of the chaos region, that runs against several brokers
+/// rewrite; a run against one broker carries it over.
+const SEVERAL: &str = "chaos-brokers";
+
+/// Replaces what lies between the chaos markers of `path` with `content`, keeping the
+/// nested region of several brokers; with `several`, replaces only that nested region.
+pub fn write_region(path: &Path, content: &str, several: bool) -> Result<()> {
+    if several {
+        return joint_bench::region::rewrite(path, SEVERAL, content);
+    }
+    let document = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (begin, end) = (format!("<!-- {SEVERAL}:begin -->"), format!("<!-- {SEVERAL}:end -->"));
+    let kept = document
+        .find(&begin)
+        .and_then(|start| document[start..].find(&end).map(|len| &document[start..start + len + end.len()]));
+    let content = match kept {
+        Some(kept) => format!("{content}\n{kept}\n"),
+        None => content.to_owned(),
+    };
+    joint_bench::region::rewrite(path, "chaos", &content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_region;
+
+    #[test]
+    fn a_one_broker_report_keeps_the_several_brokers_region_and_vice_versa() {
+        let path = std::env::temp_dir().join(format!("chaos-region-{}.md", std::process::id()));
+        let nested = "<!-- chaos-brokers:begin -->\nthree\n<!-- chaos-brokers:end -->";
+        std::fs::write(&path, format!("# R\n<!-- chaos:begin -->\nold\n{nested}\n<!-- chaos:end -->\nrest\n")).unwrap();
+        write_region(&path, "one broker\n", false).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("# R\n<!-- chaos:begin -->\none broker\n\n{nested}\n<!-- chaos:end -->\nrest\n"));
+        write_region(&path, "several\n", true).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("one broker\n")
+                && text.contains("<!-- chaos-brokers:begin -->\nseveral\n<!-- chaos-brokers:end -->"),
+            "{text}"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
 }

@@ -1,5 +1,6 @@
 //! joint-chaos against the real broker binary of this build: every fault once with a small
-//! load must lose nothing, and a broker sabotaged on purpose (joint-broker's `sabotage`
+//! load must lose nothing, nor must killing one of three brokers on one PostgreSQL (its
+//! clients fail over to the others), and a broker sabotaged on purpose (joint-broker's `sabotage`
 //! feature, on in the workspace's test build through this crate's dev-dependency) must be
 //! caught, each sabotage as its own anomaly class.
 //!
@@ -98,4 +99,14 @@ async fn every_fault_once_loses_nothing() {
         assert!(result.recovery.is_some(), "publishing resumed after {:?}", result.fault);
         assert_eq!(result.anomalies, Anomalies::default(), "{result:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_of_three_brokers_under_load_loses_nothing_across_the_cluster() {
+    let outcome = chaos(&["--fault", "broker-kill-one", "--brokers", "3", "--settle-ms", "30000"]).await;
+    let result = &outcome.results[0];
+    assert_eq!(result.fault, Fault::BrokerKillOne);
+    assert!(result.acks > 0 && result.deliveries > 0, "{result:?}");
+    assert!(result.recovery.is_some(), "every publisher was acknowledged again after the kill: {result:?}");
+    assert_eq!(result.anomalies, Anomalies::default(), "{result:?}");
 }

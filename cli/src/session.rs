@@ -3,6 +3,7 @@
 use crate::error::{CliError, CliResult};
 use crate::tokens::TokenStore;
 use joint_wire::{Client, ClientConfig, ClientError, ErrorCode, Events, TlsConfig};
+use rust_i18n::t;
 
 /// A connection and the token store entries it belongs to: one per broker address.
 pub struct Session {
@@ -12,6 +13,8 @@ pub struct Session {
     pub events: Events,
     store: TokenStore,
     brokers: Vec<String>,
+    /// The broker the connection was last on, to tell a failover from a reconnection.
+    current: String,
 }
 
 impl Session {
@@ -26,11 +29,34 @@ impl Session {
         config.tls = tls;
         config.client_name = format!("joint/{}", env!("CARGO_PKG_VERSION"));
         let (client, events) = Client::connect(config).await?;
-        let session = Session { client, events, store, brokers: brokers.to_vec() };
+        let current = client.broker();
+        let session = Session { client, events, store, brokers: brokers.to_vec(), current };
         if sign_in {
             session.auth().await?;
         }
         Ok(session)
+    }
+
+    /// The line that tells the user where a new connection went: back to the same broker,
+    /// or to another one because the one it was on went away.
+    pub fn reconnected_line(&mut self, broker: &str) -> String {
+        let line = if broker == self.current {
+            t!("cli.out.reconnected", broker = broker)
+        } else {
+            t!("cli.out.failed_over", from = self.current, broker = broker)
+        };
+        self.current = broker.to_owned();
+        line.into_owned()
+    }
+
+    /// Tells the user on stderr about the reconnections that happened meanwhile, for a
+    /// command that does not otherwise read its events.
+    pub fn report_reconnections(&mut self) {
+        while let Some(event) = self.events.try_next() {
+            if let joint_wire::ClientEvent::Reconnected { broker, .. } = event {
+                eprintln!("{}", self.reconnected_line(&broker));
+            }
+        }
     }
 
     async fn auth(&self) -> CliResult {

@@ -25,8 +25,9 @@ use std::sync::Arc;
 /// How the window was started.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// The broker address (`--broker`, `JOINT_BROKER`); else the remembered one.
-    pub broker: Option<String>,
+    /// The broker addresses (`--broker`, `JOINT_BROKER`), in failover order; when empty,
+    /// the remembered ones.
+    pub broker: Vec<String>,
     /// The interface language (`--lang`); else the remembered one, else the environment's.
     pub language: Option<String>,
     /// Where to write the state for tests after every change (`JOINT_GUI_STATE_FILE`).
@@ -139,7 +140,8 @@ pub fn run(options: Options) -> Result<(), GuiError> {
         stalls: StallMeter::start(),
         remembered,
     };
-    let broker = options.broker.or_else(|| this.remembered.broker.clone()).unwrap_or_else(|| DEFAULT_BROKER.to_owned());
+    let given = (!options.broker.is_empty()).then(|| options.broker.join(", "));
+    let broker = given.or_else(|| this.remembered.broker.clone()).unwrap_or_else(|| DEFAULT_BROKER.to_owned());
     this.signin.broker.set_value(&broker);
     this.set_language(language);
     this.offer_saved_session();
@@ -428,7 +430,7 @@ impl App {
 
     fn on_net(&mut self, event: NetEvent) {
         match event {
-            NetEvent::SignedIn { broker, session } => {
+            NetEvent::SignedIn { broker, connected, session } => {
                 self.forget_session = false;
                 self.resuming = false;
                 self.sent_text = None;
@@ -437,6 +439,7 @@ impl App {
                 self.remembered.session = None;
                 self.save_config();
                 self.model.signed_in(session.user, &session.groups);
+                self.model.connected_to(&connected);
                 self.loading_older.clear();
                 self.signin.set_busy(false);
                 self.signup.set_busy(false);
@@ -573,8 +576,8 @@ impl App {
             },
             ClientEvent::ConnectionError(body) => show_on(&mut self.main.error, &code_text(body.code)),
             ClientEvent::Disconnected => self.model.disconnected(),
-            ClientEvent::Reconnected { authenticated: true, .. } => {
-                self.model.reconnected();
+            ClientEvent::Reconnected { authenticated: true, broker, .. } => {
+                self.model.reconnected(&broker);
                 show_on(&mut self.main.error, "");
                 self.refetch();
             }
@@ -684,6 +687,7 @@ impl App {
             seqs: self.model.groups.iter().map(|g| (g.gid, g.seqs())).collect(),
             rendered: self.main.view.rendered(),
             input: self.main.input.value(),
+            status: self.main.status_line(),
             stalls: self.stalls.stalls(),
             uptime_ms: self.stalls.uptime_ms(),
         });

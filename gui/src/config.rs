@@ -1,4 +1,4 @@
-//! What the window remembers between runs: the broker address, the language and the saved
+//! What the window remembers between runs: the broker addresses, the language and the saved
 //! session, in `$XDG_CONFIG_HOME/joint/gui.json` (else `$HOME/.config/joint/gui.json`),
 //! mode 0600 because it holds a session token.
 
@@ -14,7 +14,7 @@ pub const DEFAULT_BROKER: &str = "127.0.0.1:7878";
 /// A session kept by "Disconnect", resumed by "Continue" in the sign-in window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedSession {
-    /// The broker the token belongs to.
+    /// The broker addresses (comma-separated) the token was used with.
     pub broker: String,
     /// Whose session it is (shown on the button).
     pub login: String,
@@ -25,7 +25,7 @@ pub struct SavedSession {
 /// The remembered settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remembered {
-    /// The last broker address signed in to.
+    /// The broker addresses last signed in with, comma-separated.
     pub broker: Option<String>,
     /// The interface language.
     pub language: Option<String>,

@@ -31,6 +31,8 @@ pub struct State<'a> {
     pub rendered: &'a [u64],
     /// The input box's text.
     pub input: String,
+    /// The main window's status line (who, and the connection's state).
+    pub status: String,
     /// Batches that kept the loop busy: (milliseconds since start, milliseconds busy).
     pub stalls: Vec<(u64, u64)>,
     /// Milliseconds since start when this was written.

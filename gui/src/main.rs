@@ -8,9 +8,11 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "joint-gui", version)]
 struct Args {
-    /// Broker address host:port (else the one remembered from the last sign-in).
-    #[arg(long, env = "JOINT_BROKER")]
-    broker: Option<String>,
+    /// Broker address host:port, repeatable or comma-separated: the brokers of one cluster,
+    /// tried in order, and the next one when the one in use goes away (else the addresses
+    /// remembered from the last sign-in).
+    #[arg(long, env = "JOINT_BROKER", value_delimiter = ',')]
+    broker: Vec<String>,
     /// Interface language: en, ru, de, es, fr, zh-CN or uk (else the remembered or the environment's).
     #[arg(long)]
     lang: Option<String>,

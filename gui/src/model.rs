@@ -183,6 +183,11 @@ pub struct ChatModel {
     pub current: Option<u64>,
     /// The connection's state.
     pub connection: Connection,
+    /// The address of the broker the connection is on.
+    pub broker: Option<String>,
+    /// The broker the connection left for `broker` when that one went away; `None` after a
+    /// reconnection to the same broker.
+    pub moved_from: Option<String>,
     /// Known presence by login.
     online: HashMap<String, bool>,
 }
@@ -194,6 +199,8 @@ impl Default for ChatModel {
             groups: Vec::new(),
             current: None,
             connection: Connection::SignedOut,
+            broker: None,
+            moved_from: None,
             online: HashMap::new(),
         }
     }
@@ -353,11 +360,23 @@ impl ChatModel {
         }
     }
 
-    /// The connection is back and signed in again.
-    pub fn reconnected(&mut self) {
-        if self.connection == Connection::Reconnecting {
-            self.connection = Connection::Online;
+    /// The connection reached the broker at `broker` (at sign-in).
+    pub fn connected_to(&mut self, broker: &str) {
+        self.broker = Some(broker.to_owned());
+        self.moved_from = None;
+    }
+
+    /// The connection is back and signed in again, on the broker at `broker`: the same one,
+    /// or the next one of the list when the one it was on went away.
+    pub fn reconnected(&mut self, broker: &str) {
+        if self.connection != Connection::Reconnecting {
+            return;
         }
+        self.connection = Connection::Online;
+        self.moved_from = match self.broker.replace(broker.to_owned()) {
+            Some(left) if left != broker => Some(left),
+            _ => None,
+        };
     }
 
     /// The user's own name changed.

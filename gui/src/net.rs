@@ -21,7 +21,7 @@ const MEMBERS_PAGE: u64 = 500;
 pub enum Command {
     /// Connect and sign in with a password.
     SignIn {
-        /// Broker address.
+        /// Broker addresses, comma-separated, in failover order.
         broker: String,
         /// Login.
         login: String,
@@ -30,7 +30,7 @@ pub enum Command {
     },
     /// Connect and create an account.
     SignUp {
-        /// Broker address.
+        /// Broker addresses, comma-separated, in failover order.
         broker: String,
         /// Login.
         login: String,
@@ -41,7 +41,7 @@ pub enum Command {
     },
     /// Connect and sign in with a session kept by Disconnect.
     Resume {
-        /// Broker address.
+        /// Broker addresses, comma-separated, in failover order.
         broker: String,
         /// The saved session token.
         token: String,
@@ -156,8 +156,10 @@ pub enum Command {
 pub enum NetEvent {
     /// Signed in.
     SignedIn {
-        /// The broker address signed in to.
+        /// The broker addresses signed in with, as the user wrote them.
         broker: String,
+        /// The address of the broker the connection reached.
+        connected: String,
         /// The session.
         session: SessionOk,
     },
@@ -238,6 +240,8 @@ impl Network {
 struct Session {
     client: Mutex<Option<Client>>,
     generation: AtomicU64,
+    /// The broker field the client was opened with: a kept session belongs to all of them.
+    brokers: Mutex<String>,
 }
 
 impl Session {
@@ -279,7 +283,7 @@ async fn connect(command: Command, session: &Arc<Session>, report: &Report, tls:
         }
         _ => return,
     };
-    let mut config = ClientConfig::new(vec![broker.clone()]);
+    let mut config = ClientConfig::new(broker_list(&broker));
     config.client_name = format!("joint-gui/{}", env!("CARGO_PKG_VERSION"));
     config.event_capacity = Some(4096);
     config.tls = tls;
@@ -296,6 +300,7 @@ async fn connect(command: Command, session: &Arc<Session>, report: &Report, tls:
     match signed {
         Ok(ok) => {
             let generation = session.replace(Some(client.clone()));
+            *session.brokers.lock().unwrap_or_else(|p| p.into_inner()) = broker.clone();
             let forward = report.clone();
             let current = session.clone();
             tokio::spawn(async move {
@@ -306,10 +311,15 @@ async fn connect(command: Command, session: &Arc<Session>, report: &Report, tls:
                     forward(NetEvent::Client(event));
                 }
             });
-            report(NetEvent::SignedIn { broker, session: ok });
+            report(NetEvent::SignedIn { broker, connected: client.broker(), session: ok });
         }
         Err(err) => report(NetEvent::SignInFailed(error_text(&err))),
     }
+}
+
+/// The addresses of a broker field: comma- or space-separated `host:port`s, in failover order.
+pub fn broker_list(field: &str) -> Vec<String> {
+    field.split([',', ' ']).map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
 }
 
 async fn sign_out(command: Command, session: &Session, report: &Report) {
@@ -323,7 +333,8 @@ async fn sign_out(command: Command, session: &Session, report: &Report) {
     };
     match (command, result) {
         (Command::Disconnect, _) => {
-            let kept = client.token().map(|token| (client.broker(), token));
+            let brokers = session.brokers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let kept = client.token().map(|token| (brokers, token));
             session.replace(None);
             report(NetEvent::SignedOut { kept, reason: None });
         }
@@ -419,4 +430,17 @@ async fn members(client: &Client, gid: u64, group: &str, report: &Report) -> Res
     }
     report(NetEvent::Members { gid, members: all });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::broker_list;
+
+    #[test]
+    fn the_broker_field_holds_one_or_several_addresses() {
+        assert_eq!(broker_list("a:1"), vec!["a:1"]);
+        assert_eq!(broker_list(" a:1, b:2 ,c:3"), vec!["a:1", "b:2", "c:3"]);
+        assert_eq!(broker_list("a:1 b:2"), vec!["a:1", "b:2"]);
+        assert!(broker_list(" , ").is_empty());
+    }
 }

@@ -8,6 +8,11 @@
 //! gets a client of its own, so each has its own broker subscription; a token may hold at
 //! most `--streams-per-token` of them. Every connection says `hello` with the HTTP client's
 //! address, so the broker's rate limits count per real client.
+//!
+//! Every connection is given all of `--broker`: when its broker goes away it moves to the
+//! next one and signs in again with the token, so the pool keeps it. A request that meets a
+//! connection while it moves gets 503 `unavailable` ("try again"); a retried publish with the
+//! same `Idempotency-Key` is stored once.
 
 use crate::error::{ApiError, Caller};
 use crate::settings::Settings;

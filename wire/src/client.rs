@@ -2,12 +2,34 @@
 //!
 //! A [`Client`] is a cheap handle to one background task that owns the socket. The task
 //! writes requests, matches replies to them by id, forwards events to [`Events`], pings the
-//! broker so the connection never idles out, and, when the connection drops, connects again
-//! (trying the broker addresses in order), signs in again with the session token and
-//! resumes every subscription after the last message it delivered: no gap, no duplicate.
+//! broker so the connection never idles out, and, when the connection drops, connects again,
+//! signs in again with the session token and resumes every subscription after the last
+//! message it delivered: no gap, no duplicate.
+//!
+//! # Several brokers
+//!
+//! [`ClientConfig::brokers`] may list every broker of a cluster (they share one PostgreSQL,
+//! so any of them serves the same groups, order and history). The first connection tries
+//! them in the order given. After a dropped connection or a `shutting_down` close, the
+//! client tries the address *after* the one it was on first, wrapping around, and the one
+//! it left last; it waits a random pause before each round so that the clients of a dead
+//! broker do not all arrive at a survivor at once (see [`crate::failover`]).
+//! [`ClientEvent::Reconnected`] names the broker the new connection reached.
+//!
+//! # Requests in flight when the connection drops
+//!
+//! The client never sends a request twice on its own. A request whose reply had not
+//! arrived fails with [`ClientError::Disconnected`], and requests made while the client is
+//! reconnecting fail at once the same way: nothing is queued to be sent later. For a
+//! publish the outcome is then unknown: the broker may have committed it. Publish it again
+//! with the same cid ([`Client::publish_with_cid`]), on this or any other broker of the
+//! cluster: the cid is stored with the message in PostgreSQL, so the broker stores it once
+//! and answers with the seq it got the first time. [`Client::publish`] draws a fresh cid on
+//! every call, so it must not be used for such a retry.
 
 use crate::codec::{from_value, FrameCodec, Payload, DEFAULT_MAX_FRAME};
 use crate::error::{ErrorBody, ErrorCode};
+use crate::failover::{self, Backoff};
 use crate::message::{
     AddedOk, Empty, Event, Group, GroupOk, GroupsOk, HelloOk, HistoryOk, Incoming, MarkReadOk, MembersPage, PublishOk,
     RemovedOk, Request, SessionOk, SubscribeOk, UserDetail, UserInfo, UserOk, UsersPage,
@@ -28,7 +50,8 @@ use tokio_util::codec::Framed;
 /// How to reach the broker and how to behave when the connection drops.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Broker addresses (`host:port`), tried in order on every (re)connection.
+    /// Broker addresses (`host:port`): tried in order on the first connection, from the one
+    /// after the broker left on a reconnection (see the module's docs).
     pub brokers: Vec<String>,
     /// The program's name and version, sent in `hello`.
     pub client_name: String,
@@ -181,6 +204,8 @@ struct Shared {
     token: Option<String>,
     hello: Option<HelloOk>,
     broker: String,
+    /// The index of `broker` in [`ClientConfig::brokers`].
+    index: usize,
 }
 
 /// A handle to one connection to a Joint broker; clone it freely.
@@ -196,7 +221,7 @@ impl Client {
     /// Connects to the first reachable broker of `config.brokers` and says `hello`.
     pub async fn connect(config: ClientConfig) -> Result<(Client, Events), ClientError> {
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let transport = open(&config, &shared).await?;
+        let transport = open(&config, &shared, 0).await?;
         let (commands, rx) = mpsc::channel(256);
         // Without a capacity the channel's bound is too large ever to be reached.
         let capacity = config.event_capacity.unwrap_or(tokio::sync::Semaphore::MAX_PERMITS).max(1);
@@ -439,19 +464,22 @@ fn new_cid() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Connects to the first reachable address and says `hello`.
+/// Connects to the first reachable address, trying them from the index `start` on and
+/// wrapping around, and says `hello`.
 /// When every address fails and one of the brokers refused with an error code (say
 /// `too_many_connections`), that refusal is the answer, code and all: it says more than "could
 /// not connect".
-async fn open(config: &ClientConfig, shared: &Mutex<Shared>) -> Result<Transport, ClientError> {
+async fn open(config: &ClientConfig, shared: &Mutex<Shared>, start: usize) -> Result<Transport, ClientError> {
     let mut failures = Vec::new();
     let mut refused = None;
-    for addr in &config.brokers {
+    for index in failover::order(config.brokers.len(), start) {
+        let addr = &config.brokers[index];
         match tokio::time::timeout(config.connect_timeout, handshake(addr, config)).await {
             Ok(Ok((transport, hello))) => {
                 let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
                 shared.hello = Some(hello);
                 shared.broker = addr.clone();
+                shared.index = index;
                 return Ok(transport);
             }
             Ok(Err(ClientError::Broker(body))) => refused = refused.or(Some(body)),
@@ -556,12 +584,15 @@ impl Driver {
         Duration::from_millis(ms / 2)
     }
 
-    /// Connects again with growing pauses, signing in with the saved token. Requests that
-    /// arrive meanwhile fail at once with [`ClientError::Disconnected`]: their caller decides.
+    /// Connects again, from the broker after the one left, with jittered pauses between
+    /// rounds, signing in with the saved token. Requests that arrive meanwhile fail at once
+    /// with [`ClientError::Disconnected`]: their caller decides.
     async fn reconnect(&mut self) -> Option<Transport> {
-        let mut pause = Duration::from_millis(100);
+        let left = self.shared.lock().unwrap_or_else(|p| p.into_inner()).index;
+        let start = failover::after(self.config.brokers.len(), left);
+        let mut backoff = Backoff::default();
         loop {
-            let sleep = tokio::time::sleep(pause);
+            let sleep = tokio::time::sleep(backoff.next(failover::random()));
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
@@ -572,8 +603,7 @@ impl Driver {
                     },
                 }
             }
-            pause = (pause * 2).min(Duration::from_secs(5));
-            let Ok(mut transport) = open(&self.config, &self.shared).await else { continue };
+            let Ok(mut transport) = open(&self.config, &self.shared, start).await else { continue };
             let broker = self.shared.lock().unwrap_or_else(|p| p.into_inner()).broker.clone();
             let (authenticated, session_lost) = match self.token() {
                 None => (false, None),

@@ -4,6 +4,7 @@
 //! - [`message`]: typed requests, reply payloads and events.
 //! - [`error`]: the contract's error codes and the error object.
 //! - [`client`]: the async client library used by every Joint program.
+//! - [`failover`]: where a client with several broker addresses goes when its broker goes away.
 //! - [`tls`]: which certificates a client trusts when the broker speaks TLS.
 //!
 //! This crate depends on no other crate of the project and never touches PostgreSQL.
@@ -13,6 +14,7 @@
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod failover;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod message;

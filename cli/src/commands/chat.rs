@@ -152,7 +152,8 @@ pub async fn chat(ctx: &mut Context, args: GroupArg) -> CliResult {
                 Some(ClientEvent::SubscriptionLost { error, .. }) => break Err(CliError::Refused(error)),
                 Some(ClientEvent::Disconnected) => above(&editor, &t!("cli.out.reconnecting"))?,
                 Some(ClientEvent::Reconnected { broker, .. }) => {
-                    above(&editor, &t!("cli.out.reconnected", broker = broker))?;
+                    let line = session.reconnected_line(&broker);
+                    above(&editor, &line)?;
                 }
                 Some(_) => {}
                 None => break Err(CliError::Lost),

@@ -17,7 +17,9 @@ const SEND_ATTEMPTS: u32 = 5;
 const EXPORT_PAGE: u64 = 1000;
 
 /// `joint send GROUP [TEXT]`: the text, or stdin without its final newline. The message
-/// gets one cid for all attempts, so a retry after a lost connection never doubles it.
+/// gets one cid for all attempts, so a retry after a lost connection never doubles it,
+/// whichever broker of `--broker` the retry reaches; a move to another broker is told on
+/// stderr.
 pub async fn send(ctx: &mut Context, args: Send) -> CliResult {
     let body = match args.text {
         Some(text) => text,
@@ -29,18 +31,21 @@ pub async fn send(ctx: &mut Context, args: Send) -> CliResult {
             text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_owned()
         }
     };
-    let session = ctx.session().await?;
+    let mut session = ctx.session().await?;
     let cid = new_cid()?;
     let mut attempt = 1;
     let ok = loop {
         match session.client.publish_with_cid(&args.group, &body, &cid).await {
-            Err(ClientError::Disconnected) if attempt < SEND_ATTEMPTS => {}
+            // The client is moving to the next broker meanwhile; the retry goes there.
+            Err(ClientError::Disconnected) if attempt < SEND_ATTEMPTS => eprintln!("{}", t!("cli.out.reconnecting")),
             Err(ClientError::Broker(err)) if err.code == ErrorCode::Unavailable && attempt < SEND_ATTEMPTS => {}
             other => break other?,
         }
         attempt += 1;
         tokio::time::sleep(Duration::from_millis(500)).await;
+        session.report_reconnections();
     };
+    session.report_reconnections();
     let sentence = t!("cli.out.sent", seq = ok.seq, group = ctx.out.clean(&args.group));
     ctx.out.result(&json!({ "group": args.group, "seq": ok.seq, "at": ok.at }), &sentence)?;
     Ok(())
@@ -63,8 +68,9 @@ pub async fn history(ctx: &mut Context, args: History) -> CliResult {
 }
 
 /// `joint tail GROUP [--after N]`: prints messages as they arrive until interrupted. The
-/// client library reconnects and resumes after the last message it delivered, so a broker
-/// restart leaves no gap and no duplicate.
+/// client library reconnects (to the next address of `--broker` when there are several)
+/// and resumes after the last message it delivered, so a broker restart or death leaves
+/// no gap and no duplicate.
 pub async fn tail(ctx: &mut Context, args: Tail) -> CliResult {
     let mut session = ctx.session().await?;
     // Events are matched on the gid: the broker spells the group's name in NFC, which need
@@ -94,7 +100,7 @@ pub async fn tail(ctx: &mut Context, args: Tail) -> CliResult {
                 return Err(session_lost.map_or(CliError::Denied(ErrorCode::BadToken), CliError::Refused));
             }
             ClientEvent::Disconnected => eprintln!("{}", t!("cli.out.reconnecting")),
-            ClientEvent::Reconnected { broker, .. } => eprintln!("{}", t!("cli.out.reconnected", broker = broker)),
+            ClientEvent::Reconnected { broker, .. } => eprintln!("{}", session.reconnected_line(&broker)),
             _ => {}
         }
     }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod chat;
+mod failover;
 mod frames;
 mod groups;
 mod languages;

@@ -116,8 +116,9 @@ fn reconnect_bookkeeping_keeps_messages_and_adds_new_groups() {
     assert_eq!(model.connection, Connection::Reconnecting);
     // Messages resumed after the last seq held arrive, then the groups are refetched.
     model.add_message(&msg(1, 4));
-    model.reconnected();
+    model.reconnected("a:1");
     assert_eq!(model.connection, Connection::Online);
+    assert_eq!(model.moved_from, None, "back on the same broker");
     let fresh = model.set_groups(&[group(1, "all", None, 4, 3), group(7, "new", Some("bob"), 2, 0)]);
     assert_eq!(fresh, vec![(7, "new".to_string())]);
     let all = model.group(1).unwrap();
@@ -135,8 +136,21 @@ fn reconnecting_is_only_entered_from_online() {
     let mut model = ChatModel::default();
     model.disconnected();
     assert_eq!(model.connection, Connection::SignedOut);
-    model.reconnected();
+    model.reconnected("a:1");
     assert_eq!(model.connection, Connection::SignedOut);
+}
+
+#[test]
+fn a_reconnection_to_another_broker_is_a_move() {
+    let mut model = signed_in(&[group(1, "all", None, 0, 0)]);
+    model.connected_to("a:1");
+    model.disconnected();
+    model.reconnected("b:2");
+    assert_eq!(model.connection, Connection::Online);
+    assert_eq!((model.broker.as_deref(), model.moved_from.as_deref()), (Some("b:2"), Some("a:1")));
+    model.disconnected();
+    model.reconnected("b:2");
+    assert_eq!((model.broker.as_deref(), model.moved_from), (Some("b:2"), None), "back where it was");
 }
 
 #[test]

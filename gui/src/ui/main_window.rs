@@ -179,12 +179,20 @@ impl MainWindow {
         self.window.redraw();
     }
 
+    /// The status line's text, as shown.
+    pub fn status_line(&self) -> String {
+        self.status.label()
+    }
+
     /// Redraws everything that follows the model: status, groups, members and the controls
     /// the user may use. `sending`: a message is out, so Send waits for the broker's answer.
     pub fn update(&mut self, model: &ChatModel, sending: bool) {
         let me = model.me.as_ref().map(|m| format!("{} ({})", m.name, m.login)).unwrap_or_default();
         let (state, color) = match model.connection {
-            Connection::Online => (t!("gui.main.online"), Color::from_rgb(0x1b, 0x7a, 0x2e)),
+            Connection::Online => match (&model.moved_from, &model.broker) {
+                (Some(_), Some(broker)) => (t!("gui.main.moved", broker = broker), Color::from_rgb(0x1b, 0x7a, 0x2e)),
+                _ => (t!("gui.main.online"), Color::from_rgb(0x1b, 0x7a, 0x2e)),
+            },
             Connection::Reconnecting => (t!("gui.main.reconnecting"), Color::from_rgb(0xb0, 0x00, 0x20)),
             Connection::SignedOut => (t!("gui.main.offline"), Color::from_rgb(0x70, 0x70, 0x70)),
         };

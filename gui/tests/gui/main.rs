@@ -4,6 +4,7 @@
 
 mod administration;
 mod end_to_end;
+mod failover;
 mod fonts;
 mod harness;
 mod history;

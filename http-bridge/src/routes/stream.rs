@@ -2,8 +2,10 @@
 //!
 //! Each stream signs in a broker connection of its own and subscribes on it, so two
 //! streams of one group under one token both get everything. The wire client resumes the
-//! subscription by itself after a broker restart; after a bridge restart the HTTP client
-//! resumes with `Last-Event-ID: GID:SEQ`.
+//! subscription by itself after a broker restart, or on the next broker of `--broker` when
+//! its own goes away, after the last seq it handed on: the HTTP client sees no gap, no
+//! duplicate and no change of `id`s (seqs are the group's, the same on every broker). After
+//! a bridge restart the HTTP client resumes with `Last-Event-ID: GID:SEQ`.
 
 use crate::error::{ApiError, Caller, ErrorJson};
 use crate::extract::{unsigned, Auth, Path, Query};

@@ -5,6 +5,7 @@ mod helpers;
 
 mod endpoints;
 mod error_codes;
+mod failover;
 mod limits;
 mod moderation;
 mod streams;
