@@ -14,6 +14,19 @@ WHERE g.gid = d.gid;
 -- so each stays unique across partitions), every row moves, and the owner and grants follow.
 -- Nothing references messages (no foreign key points at it); a view or a foreign key added
 -- on it later would make the DROP below fail, and the whole migration with it.
+-- LIKE does not carry triggers, rules, row security policies or publication membership:
+-- if an earlier migration gave messages any, stop here rather than lose them silently.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'messages'::regclass AND NOT tgisinternal)
+       OR EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = 'messages'::regclass)
+       OR EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = 'messages'::regclass)
+       OR EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = 'messages'::regclass) THEN
+        RAISE EXCEPTION 'messages has triggers, rules, policies or publications that 0008 would drop';
+    END IF;
+END
+$$;
+
 ALTER TABLE messages RENAME TO messages_unpartitioned;
 ALTER INDEX messages_pkey RENAME TO messages_unpartitioned_pkey;
 ALTER INDEX messages_sender_cid RENAME TO messages_unpartitioned_sender_cid;

@@ -253,6 +253,7 @@ mod tests {
         assert_eq!((s.max_inflight, s.hash_queue, s.token_lifetime_secs), (256, 64, 2_592_000));
         assert!(s.operators.is_empty());
         assert_eq!(s.registration, Registration::Open);
+        assert_eq!(s.read_database_url, None, "history reads the primary unless a standby is named");
         assert_eq!((s.publish_rate, s.publish_burst), (50, 200));
         assert_eq!(
             (s.max_groups_per_user, s.max_members_per_group, s.max_subscriptions_per_connection),
