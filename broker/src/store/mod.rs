@@ -19,6 +19,7 @@ pub use moderation::{SessionLookup, Tombstone};
 pub use order::OrderGuard;
 pub use status::{Counts, Status};
 
+use crate::cluster::BrokerId;
 use crate::error::BrokerError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::future::Future;
@@ -47,6 +48,8 @@ pub struct Store {
     pool: Pool,
     timeout: Duration,
     order: Arc<order::CommitOrder>,
+    /// Names this store's notes to the other brokers (see `cluster`).
+    id: BrokerId,
 }
 
 /// A committed change and the guard that keeps its events in commit order: send them,
@@ -87,7 +90,7 @@ impl Store {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| BrokerError::Internal(anyhow::Error::new(e).context("building the pool")))?;
-        Ok(Store { pool, timeout, order: Arc::default() })
+        Ok(Store { pool, timeout, order: Arc::default(), id: BrokerId::random() })
     }
 
     /// Applies every pending migration (at start, and by `joint-broker migrate`); returns
@@ -110,14 +113,26 @@ impl Store {
             .map_err(|e| BrokerError::Unavailable(anyhow::Error::new(e).context("getting a connection")))
     }
 
+    /// The id this broker's notes carry.
+    pub fn broker_id(&self) -> BrokerId {
+        self.id
+    }
+
     /// Commits a change after taking its groups' gates, so that its events, sent while the
-    /// returned guard lives, come after those of every change committed before it.
-    async fn commit<T>(
+    /// returned guard lives, come after those of every change committed before it. What it
+    /// causes on other brokers is noted inside the transaction, just before COMMIT, with the
+    /// groups' last seqs: PostgreSQL delivers notes in commit order, so the others see it
+    /// after every message committed before it and before every one committed after.
+    async fn commit<T: cluster::Announced>(
         &self,
         tx: deadpool_postgres::Transaction<'_>,
         gids: impl IntoIterator<Item = i64>,
         value: T,
     ) -> Result<Committed<T>, BrokerError> {
+        let mut gids: Vec<i64> = gids.into_iter().collect();
+        gids.sort_unstable();
+        gids.dedup();
+        self.note_in(&tx, &gids, value.shared()).await?;
         let order = self.order.enter(gids).await;
         tx.commit().await.map_err(db_error)?;
         Ok(Committed { value, order })
