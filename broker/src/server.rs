@@ -107,7 +107,7 @@ impl Broker {
         let metrics = Arc::new(Metrics::default());
         let subscriptions = Arc::new(Subscriptions::with_metrics(metrics.clone()));
         let (report_presence, presence) = tokio::sync::mpsc::unbounded_channel();
-        let cluster_id = BrokerId::random();
+        let cluster_id = store.broker_id();
         tracing::info!(broker = %cluster_id, "cluster member id");
         let notes = MessageNotes::start(store.clone(), cluster_id, metrics.clone());
         let ctx = Ctx {

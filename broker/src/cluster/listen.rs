@@ -123,5 +123,6 @@ async fn handle(ctx: &Ctx, payload: &str) {
     ctx.metrics.notes_received.inc();
     match note {
         Note::Messages { ranges, .. } => remote::messages(ctx, &ranges).await,
+        Note::Events { events, .. } => remote::events(ctx, events).await,
     }
 }

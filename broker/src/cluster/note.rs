@@ -4,8 +4,17 @@
 //!
 //! A message note says which seqs of which groups a broker committed, nothing more:
 //! `m <broker> <gid>:<first>-<last> <gid>:<first>-<last> …`. The bodies stay in PostgreSQL.
+//!
+//! An event note, `e <broker> <base64 of MessagePack>`, carries [`Events`]: effects for
+//! connections on every broker, and the last seq of each group the change touched at the
+//! moment it committed, so that a receiver first delivers the messages before the change.
 
 use super::BrokerId;
+use crate::store::UserId;
+use crate::token::TokenHash;
+use base64::Engine;
+use joint_wire::message::{EndReason, Event};
+use serde::{Deserialize, Serialize};
 
 /// The channel every broker listens on.
 pub const CHANNEL: &str = "joint";
@@ -25,7 +34,7 @@ pub struct Range {
 }
 
 /// A note received from some broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Note {
     /// Messages committed.
     Messages {
@@ -34,6 +43,68 @@ pub enum Note {
         /// Which.
         ranges: Vec<Range>,
     },
+    /// A change's effects.
+    Events {
+        /// Who committed the change.
+        from: BrokerId,
+        /// What they are.
+        events: Events,
+    },
+}
+
+/// What a change committed on one broker causes on the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Events {
+    /// (gid, last seq at the change) of each group it touched: messages up to there are
+    /// delivered before the effects.
+    pub groups: Vec<(i64, i64)>,
+    /// The effects, in order.
+    pub effects: Vec<Shared>,
+}
+
+/// An effect that concerns connections on any broker (see `ops::Effect`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Shared {
+    /// An event for every connection of these users (`Effect::Notify`; on the other
+    /// brokers also `Effect::NotifyOtherConnections`, whose requesting connection is not there).
+    Notify {
+        /// The users.
+        to: Vec<UserId>,
+        /// The event.
+        event: Event,
+    },
+    /// A message became a tombstone (`Effect::MessageDeleted`).
+    MessageDeleted {
+        /// The group's name.
+        group: String,
+        /// The group.
+        gid: i64,
+        /// The message.
+        seq: i64,
+    },
+    /// Sessions died (`Effect::EndSessions`).
+    EndSessions {
+        /// Their token hashes.
+        tokens: Vec<TokenHash>,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+impl Shared {
+    /// Halves an effect too large for one note: keeps the first half and returns the
+    /// second; `None` for one that cannot be split.
+    fn split_off_half(&mut self) -> Option<Shared> {
+        match self {
+            Shared::Notify { to, event } if to.len() > 1 => {
+                Some(Shared::Notify { to: to.split_off(to.len() / 2), event: event.clone() })
+            }
+            Shared::EndSessions { tokens, reason } if tokens.len() > 1 => {
+                Some(Shared::EndSessions { tokens: tokens.split_off(tokens.len() / 2), reason: *reason })
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Note {
@@ -47,6 +118,11 @@ impl Note {
                 let ranges = words.map(parse_range).collect::<Option<Vec<Range>>>()?;
                 Some(Note::Messages { from, ranges })
             }
+            "e" => {
+                let packed = base64::engine::general_purpose::STANDARD.decode(words.next()?).ok()?;
+                let events = rmp_serde::from_slice(&packed).ok()?;
+                words.next().is_none().then_some(Note::Events { from, events })
+            }
             _ => None,
         }
     }
@@ -54,7 +130,7 @@ impl Note {
     /// Who sent the note.
     pub fn from(&self) -> BrokerId {
         match self {
-            Note::Messages { from, .. } => *from,
+            Note::Messages { from, .. } | Note::Events { from, .. } => *from,
         }
     }
 }
@@ -85,6 +161,46 @@ pub fn message_payloads(from: BrokerId, ranges: &[Range]) -> Vec<String> {
     payloads
 }
 
+/// The payloads carrying `effects` from `from`, each with `groups`: as many effects per
+/// note as fit under [`MAX_PAYLOAD`], a list too long for one note split across several.
+/// An effect that still does not fit (a single huge event) is dropped and logged.
+pub fn event_payloads(from: BrokerId, groups: &[(i64, i64)], effects: Vec<Shared>) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut current: Vec<Shared> = Vec::new();
+    let mut pending: std::collections::VecDeque<Shared> = effects.into();
+    while let Some(effect) = pending.pop_front() {
+        current.push(effect);
+        if encode_events(from, groups, &current).len() <= MAX_PAYLOAD {
+            continue;
+        }
+        let Some(effect) = current.pop() else { continue };
+        if !current.is_empty() {
+            payloads.push(encode_events(from, groups, &current));
+            current.clear();
+            pending.push_front(effect);
+            continue;
+        }
+        let mut first = effect;
+        match first.split_off_half() {
+            Some(second) => {
+                pending.push_front(second);
+                pending.push_front(first);
+            }
+            None => tracing::error!(effect = ?first, "an effect too large for a note was not shared"),
+        }
+    }
+    if !current.is_empty() {
+        payloads.push(encode_events(from, groups, &current));
+    }
+    payloads
+}
+
+fn encode_events(from: BrokerId, groups: &[(i64, i64)], effects: &[Shared]) -> String {
+    let events = Events { groups: groups.to_vec(), effects: effects.to_vec() };
+    let packed = rmp_serde::to_vec_named(&events).expect("notes always serialize");
+    format!("e {from} {}", base64::engine::general_purpose::STANDARD.encode(packed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,9 +228,52 @@ mod tests {
     }
 
     #[test]
+    fn event_notes_split_long_lists_and_read_back_in_order() {
+        let from = BrokerId::random();
+        let groups = vec![(7, 42), (9, 0)];
+        let event = Event::MemberLeft { group: "Team".into(), gid: 7, login: "bob".into() };
+        let effects = vec![
+            Shared::Notify { to: (1..=5000).collect(), event: event.clone() },
+            Shared::EndSessions { tokens: (0..=255u8).map(|b| [b; 32]).collect(), reason: EndReason::AccountDeleted },
+            Shared::MessageDeleted { group: "Team".into(), gid: 7, seq: 3 },
+        ];
+        let payloads = event_payloads(from, &groups, effects);
+        assert!(payloads.len() > 3, "split: {}", payloads.len());
+        let (mut to, mut tokens, mut deleted) = (Vec::new(), Vec::new(), 0);
+        for payload in &payloads {
+            assert!(payload.len() <= MAX_PAYLOAD);
+            let Some(Note::Events { from: sender, events }) = Note::parse(payload) else { panic!("an event note") };
+            assert_eq!((sender, &events.groups), (from, &groups));
+            for effect in events.effects {
+                match effect {
+                    Shared::Notify { to: users, event: e } => {
+                        assert_eq!(e, event);
+                        assert!(tokens.is_empty(), "in order");
+                        to.extend(users);
+                    }
+                    Shared::EndSessions { tokens: t, .. } => tokens.extend(t),
+                    Shared::MessageDeleted { seq, .. } => deleted = seq,
+                }
+            }
+        }
+        assert_eq!(to, (1..=5000).collect::<Vec<UserId>>());
+        assert_eq!(tokens.len(), 256);
+        assert_eq!(deleted, 3);
+    }
+
+    #[test]
     fn garbage_is_not_a_note() {
         let id = BrokerId::random();
-        for bad in ["", "m", "m xyz 1:1-2", &format!("m {id} 1:2-1"), &format!("m {id} 1:0-1"), &format!("q {id}")] {
+        for bad in [
+            "",
+            "m",
+            "m xyz 1:1-2",
+            &format!("m {id} 1:2-1"),
+            &format!("m {id} 1:0-1"),
+            &format!("q {id}"),
+            &format!("e {id} !!"),
+            &format!("e {id} AAAA"),
+        ] {
             assert_eq!(Note::parse(bad), None, "{bad:?}");
         }
     }

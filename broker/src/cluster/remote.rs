@@ -1,8 +1,10 @@
 //! What this broker does with the other brokers' notes: their messages reach its own
 //! subscribers, read from PostgreSQL once per range and encoded once.
 
-use super::note::Range;
+use super::note::{Events, Range};
+use crate::connection;
 use crate::error::BrokerError;
+use crate::ops::Effect;
 use crate::server::Ctx;
 use crate::subscriptions::{catch_up, CatchUp, Outgoing};
 
@@ -26,6 +28,20 @@ pub(super) async fn messages(ctx: &Ctx, ranges: &[Range]) {
             spawn_catch_ups(ctx, ctx.subscriptions.catch_up_to(range.gid, range.last));
         }
     }
+}
+
+/// Carries out another broker's change here: first the messages of its groups up to the
+/// change (under the groups' gates, so that no local change or message of those groups
+/// interleaves), then its effects, through the very function that applies local ones.
+pub(super) async fn events(ctx: &Ctx, events: Events) {
+    let _gates = ctx.store.gate(events.groups.iter().map(|(gid, _)| *gid)).await;
+    for (gid, last_seq) in events.groups {
+        if let Err(err) = fan_out_to(ctx, gid, last_seq).await {
+            tracing::warn!(error = %err, gid, "messages before a remote change not read; catching up from storage");
+            spawn_catch_ups(ctx, ctx.subscriptions.catch_up_to(gid, last_seq));
+        }
+    }
+    connection::apply(ctx, None, events.effects.into_iter().map(Effect::from));
 }
 
 /// Fans out a group's messages from the last seq its fan-out has seen up to `last`, read

@@ -267,41 +267,51 @@ impl Handler {
 
     /// Carries out what a request caused, after its reply is queued.
     fn apply(&self, effects: impl IntoIterator<Item = Effect>) {
-        let hub = &self.ctx.hub;
-        for effect in effects {
-            match effect {
-                Effect::SignIn(session) => hub.sign_in(self.id, session),
-                Effect::Notify(change) => {
-                    // Nothing after the commit that ended a membership reaches its member,
-                    // and no message follows the event that says so.
-                    match change.event {
-                        Event::GroupRemoved { gid, .. } => {
-                            for user in &change.to {
-                                self.ctx.subscriptions.drop_member(*user, gid as i64);
-                            }
+        apply(&self.ctx, Some(self.id), effects);
+    }
+}
+
+/// Carries out effects: those of a request on connection `conn`, after its reply is
+/// queued, or (`conn` = `None`) those another broker's change caused, which reach this
+/// broker's connections exactly as a local change's would.
+pub fn apply(ctx: &Ctx, conn: Option<ConnId>, effects: impl IntoIterator<Item = Effect>) {
+    let hub = &ctx.hub;
+    for effect in effects {
+        match effect {
+            Effect::SignIn(session) => {
+                if let Some(conn) = conn {
+                    hub.sign_in(conn, session);
+                }
+            }
+            Effect::Notify(change) => {
+                // Nothing after the commit that ended a membership reaches its member,
+                // and no message follows the event that says so.
+                match change.event {
+                    Event::GroupRemoved { gid, .. } => {
+                        for user in &change.to {
+                            ctx.subscriptions.drop_member(*user, gid as i64);
                         }
-                        Event::GroupDeleted { gid, .. } => self.ctx.subscriptions.drop_group(gid as i64),
-                        _ => {}
                     }
-                    hub.send(&change.to, &change.event);
+                    Event::GroupDeleted { gid, .. } => ctx.subscriptions.drop_group(gid as i64),
+                    _ => {}
                 }
-                Effect::NotifyOtherConnections { user, except, event } => hub.send_except(user, except, &event),
-                Effect::EndSessions { tokens, reason } => {
-                    hub.end_sessions(&tokens, reason, |ended| self.ctx.subscriptions.drop_conns(ended));
-                }
-                Effect::MessageDeleted(tombstone) => {
-                    let event = Event::MessageDeleted {
-                        group: tombstone.group,
-                        gid: tombstone.gid as u64,
-                        seq: tombstone.seq as u64,
-                    };
-                    let frame = Bytes::from(frame(&encode_event(&event)));
-                    self.ctx.subscriptions.message_deleted(tombstone.gid, tombstone.seq, frame);
-                }
-                Effect::CatchUp(sub) => {
-                    let (store, subscriptions) = (self.ctx.store.clone(), self.ctx.subscriptions.clone());
-                    tokio::spawn(catch_up(store, subscriptions, sub));
-                }
+                hub.send(&change.to, &change.event);
+            }
+            Effect::NotifyOtherConnections { user, except, event } => hub.send_except(user, except, &event),
+            Effect::EndSessions { tokens, reason } => {
+                hub.end_sessions(&tokens, reason, |ended| ctx.subscriptions.drop_conns(ended));
+            }
+            Effect::MessageDeleted(tombstone) => {
+                let event = Event::MessageDeleted {
+                    group: tombstone.group,
+                    gid: tombstone.gid as u64,
+                    seq: tombstone.seq as u64,
+                };
+                let frame = Bytes::from(frame(&encode_event(&event)));
+                ctx.subscriptions.message_deleted(tombstone.gid, tombstone.seq, frame);
+            }
+            Effect::CatchUp(sub) => {
+                tokio::spawn(catch_up(ctx.store.clone(), ctx.subscriptions.clone(), sub));
             }
         }
     }

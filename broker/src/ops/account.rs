@@ -45,6 +45,7 @@ pub async fn passwd(
     let hash = ctx.hasher.hash(new).await?;
     let ended = ctx.store.change_password(me.account.id, &hash, &me.token).await?;
     let effects = vec![Effect::EndSessions { tokens: ended, reason: EndReason::PasswordChanged }];
+    super::announce(ctx, &effects).await;
     Ok(reply.with(&joint_wire::message::Empty {}, effects))
 }
 

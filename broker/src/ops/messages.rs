@@ -185,5 +185,6 @@ pub async fn mark_read(
     } else {
         Vec::new()
     };
+    super::announce(ctx, &effects).await;
     Ok(reply.with(&MarkReadOk { read_seq }, effects))
 }

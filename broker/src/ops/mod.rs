@@ -10,6 +10,7 @@ mod session;
 
 pub use messages::check_message;
 
+use crate::cluster::note::Shared;
 use crate::error::BrokerError;
 use crate::hub::{ConnId, Session};
 use crate::limits::IpSlot;
@@ -73,6 +74,42 @@ pub enum Effect {
         /// Why they died, as `session_ended` tells.
         reason: EndReason,
     },
+}
+
+impl Effect {
+    /// The effect as the other brokers carry it out, for one that concerns connections
+    /// beyond the requesting one.
+    pub fn shared(&self) -> Option<Shared> {
+        match self {
+            Effect::SignIn(_) | Effect::CatchUp(_) => None,
+            Effect::Notify(change) => Some(Shared::Notify { to: change.to.clone(), event: change.event.clone() }),
+            Effect::NotifyOtherConnections { user, event, .. } => {
+                Some(Shared::Notify { to: vec![*user], event: event.clone() })
+            }
+            Effect::MessageDeleted(t) => {
+                Some(Shared::MessageDeleted { group: t.group.clone(), gid: t.gid, seq: t.seq })
+            }
+            Effect::EndSessions { tokens, reason } => {
+                Some(Shared::EndSessions { tokens: tokens.clone(), reason: *reason })
+            }
+        }
+    }
+}
+
+impl From<Shared> for Effect {
+    fn from(shared: Shared) -> Effect {
+        match shared {
+            Shared::Notify { to, event } => Effect::Notify(GroupChange { to, event }),
+            Shared::MessageDeleted { group, gid, seq } => Effect::MessageDeleted(Tombstone { group, gid, seq }),
+            Shared::EndSessions { tokens, reason } => Effect::EndSessions { tokens, reason },
+        }
+    }
+}
+
+/// Tells the other brokers the effects of a change committed without a note of its own
+/// (those not ordered with messages: session ends, read markers).
+async fn announce(ctx: &Ctx, effects: &[Effect]) {
+    ctx.store.announce(effects.iter().filter_map(Effect::shared).collect()).await;
 }
 
 /// A successful request: its encoded reply and its effects.

@@ -56,6 +56,7 @@ pub async fn set_disabled(
         true => vec![Effect::EndSessions { tokens, reason: EndReason::Disabled }],
         false => Vec::new(),
     };
+    super::announce(ctx, &effects).await;
     Ok(reply.with(&joint_wire::message::Empty {}, effects))
 }
 

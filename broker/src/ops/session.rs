@@ -221,5 +221,6 @@ pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Re
 pub async fn logout(ctx: &Ctx, reply: Reply, me: &Session) -> Result<Outcome, BrokerError> {
     ctx.store.end_session(&me.token).await?;
     let effects = vec![Effect::EndSessions { tokens: vec![me.token], reason: EndReason::Logout }];
+    super::announce(ctx, &effects).await;
     Ok(reply.with(&joint_wire::message::Empty {}, effects))
 }

@@ -20,6 +20,7 @@ pub use moderation::{SessionLookup, Tombstone};
 pub use order::OrderGuard;
 pub use status::{Counts, Status};
 
+use crate::cluster::BrokerId;
 use crate::error::BrokerError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::future::Future;
@@ -50,6 +51,8 @@ pub struct Store {
     order: Arc<order::CommitOrder>,
     /// The hot standby history pages are read from, when `--read-database-url` names one.
     standby: Option<Arc<standby::Standby>>,
+    /// Names this store's notes to the other brokers (see `cluster`).
+    id: BrokerId,
 }
 
 /// A committed change and the guard that keeps its events in commit order: send them,
@@ -66,7 +69,7 @@ impl Store {
     /// Opens a pool to `url` (nothing connects until first use).
     pub fn new(url: &str, pool_size: usize, timeout: Duration) -> Result<Store, BrokerError> {
         let pool = open_pool(url, "--database-url", pool_size, timeout)?;
-        Ok(Store { pool, timeout, order: Arc::default(), standby: None })
+        Ok(Store { pool, timeout, order: Arc::default(), standby: None, id: BrokerId::random() })
     }
 
     /// Reads history pages from the streaming-replication hot standby at `url` when it has
@@ -98,14 +101,26 @@ impl Store {
             .map_err(|e| BrokerError::Unavailable(anyhow::Error::new(e).context("getting a connection")))
     }
 
+    /// The id this broker's notes carry.
+    pub fn broker_id(&self) -> BrokerId {
+        self.id
+    }
+
     /// Commits a change after taking its groups' gates, so that its events, sent while the
-    /// returned guard lives, come after those of every change committed before it.
-    async fn commit<T>(
+    /// returned guard lives, come after those of every change committed before it. What it
+    /// causes on other brokers is noted inside the transaction, just before COMMIT, with the
+    /// groups' last seqs: PostgreSQL delivers notes in commit order, so the others see it
+    /// after every message committed before it and before every one committed after.
+    async fn commit<T: cluster::Announced>(
         &self,
         tx: deadpool_postgres::Transaction<'_>,
         gids: impl IntoIterator<Item = i64>,
         value: T,
     ) -> Result<Committed<T>, BrokerError> {
+        let mut gids: Vec<i64> = gids.into_iter().collect();
+        gids.sort_unstable();
+        gids.dedup();
+        self.note_in(&tx, &gids, value.shared()).await?;
         let order = self.order.enter(gids).await;
         tx.commit().await.map_err(db_error)?;
         Ok(Committed { value, order })

@@ -156,6 +156,20 @@ async fn killing_the_listening_connection_mid_load_loses_and_repeats_nothing() {
     assert_no_event(&mut bob_events, 500).await;
 }
 
+/// Commits message `seq` of group `gid` from ann straight into the tables: another
+/// broker's commit whose note never came.
+async fn insert_unannounced(sql: &tokio_postgres::Client, gid: i64, seq: i64) {
+    sql.batch_execute(&format!(
+        "BEGIN;
+         UPDATE groups SET last_seq = {seq} WHERE gid = {gid};
+         INSERT INTO messages (gid, seq, sender_id, name, body, at)
+           SELECT {gid}, {seq}, id, name, 'unannounced', 0 FROM users WHERE login = 'ann';
+         COMMIT;"
+    ))
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn a_message_whose_note_was_lost_arrives_within_the_periodic_check() {
     let apps = brokers(1, |s| s.cluster_check_ms = 200).await;
@@ -165,17 +179,130 @@ async fn a_message_whose_note_was_lost_arrives_within_the_periodic_check() {
     // Another broker's commit whose note never came: written straight into the tables.
     let sql = apps[0].db.sql().await;
     let gid = team.gid as i64;
-    sql.batch_execute(&format!(
-        "BEGIN;
-         UPDATE groups SET last_seq = 1 WHERE gid = {gid};
-         INSERT INTO messages (gid, seq, sender_id, name, body, at)
-           SELECT {gid}, 1, id, name, 'unannounced', 0 FROM users WHERE login = 'ann';
-         COMMIT;"
-    ))
-    .await
-    .unwrap();
+    insert_unannounced(&sql, gid, 1).await;
     let started = Instant::now();
     let got = messages(&mut ann_events, 1).await;
     assert_eq!((got[0].seq, got[0].body.as_str()), (1, "unannounced"));
     assert!(started.elapsed() < Duration::from_millis(1500), "came after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_logout_on_one_broker_ends_the_session_on_another_within_a_second() {
+    let apps = brokers(3, |_| {}).await;
+    let (ann, _ae) = apps[0].client().await;
+    let token = ann.register("ann", "Ann", &password("ann")).await.unwrap().token.unwrap();
+    let (elsewhere, mut elsewhere_events) = apps[1].client().await;
+    elsewhere.auth(&token).await.expect("the same session on another broker");
+    let started = Instant::now();
+    ann.logout().await.unwrap();
+    assert_eq!(
+        next_event(&mut elsewhere_events).await,
+        Event::SessionEnded { reason: joint_wire::message::EndReason::Logout }
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "ended after {:?}", started.elapsed());
+    assert_eq!(code(elsewhere.me().await), joint_wire::ErrorCode::Unauthenticated, "signed out there");
+    for app in &apps {
+        let (fresh, _e) = app.client().await;
+        assert_eq!(code(fresh.auth(&token).await), joint_wire::ErrorCode::BadToken, "refused everywhere");
+    }
+}
+
+#[tokio::test]
+async fn a_member_removed_on_one_broker_gets_no_later_message_on_another() {
+    let apps = brokers(2, |s| s.cluster_check_ms = 100).await;
+    let (ann, _ae) = apps[0].user("ann").await;
+    apps[0].user("bob").await;
+    ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    let (bob, mut bob_events) = apps[1].login("bob").await;
+    bob.subscribe("Team", None, None).await.unwrap();
+    for round in 0..5u64 {
+        // Once bob has this one, his subscription is live (not catching up from storage).
+        ann.publish("Team", "sync").await.unwrap();
+        let sync = messages(&mut bob_events, 1).await;
+        assert_eq!((sync[0].seq, sync[0].body.as_str()), (21 * round + 1, "sync"));
+        // Published right up to the removal, and right after it, without waiting for bob.
+        let bodies: Vec<String> = (0..10).map(|n| format!("before {round}-{n}")).collect();
+        futures::future::join_all(bodies.iter().map(|body| ann.publish("Team", body))).await;
+        ann.member_remove("Team", &strings(&["bob"])).await.unwrap();
+        let bodies: Vec<String> = (0..10).map(|n| format!("after {round}-{n}")).collect();
+        futures::future::join_all(bodies.iter().map(|body| ann.publish("Team", body))).await;
+        let mut seqs = Vec::new();
+        loop {
+            match next_event(&mut bob_events).await {
+                Event::Message(m) => {
+                    assert!(m.body.starts_with("before"), "a message after the removal: {m:?}");
+                    seqs.push(m.seq);
+                }
+                Event::GroupRemoved { group, .. } => {
+                    assert_eq!(group, "Team");
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let first = 21 * round + 2;
+        assert_eq!(seqs, (first..first + 10).collect::<Vec<u64>>(), "every message before the removal, once");
+        assert_eq!(code(bob.publish("Team", "still here?").await), joint_wire::ErrorCode::NotMember);
+        assert_no_event(&mut bob_events, 300).await;
+        ann.member_add("Team", &strings(&["bob"])).await.unwrap();
+        assert!(matches!(next_event(&mut bob_events).await, Event::GroupAdded(_)));
+        bob.subscribe("Team", None, Some(21 * (round + 1))).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_removal_elsewhere_comes_after_every_message_committed_before_it_even_one_whose_note_was_lost() {
+    let apps = brokers(2, |s| s.cluster_check_ms = 600_000).await;
+    let (ann, _ae) = apps[0].user("ann").await;
+    apps[0].user("bob").await;
+    let team = ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    let (bob, mut bob_events) = apps[1].login("bob").await;
+    bob.subscribe("Team", None, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    insert_unannounced(&apps[0].db.sql().await, team.gid as i64, 1).await;
+    ann.member_remove("Team", &strings(&["bob"])).await.unwrap();
+    match next_event(&mut bob_events).await {
+        Event::Message(m) => assert_eq!((m.seq, m.body.as_str()), (1, "unannounced")),
+        other => panic!("expected the message before the removal, got {other:?}"),
+    }
+    assert!(matches!(next_event(&mut bob_events).await, Event::GroupRemoved { .. }));
+    assert_no_event(&mut bob_events, 300).await;
+}
+
+#[tokio::test]
+async fn deletions_and_read_markers_reach_other_brokers() {
+    let apps = brokers(2, |_| {}).await;
+    let (ann, _ae) = apps[0].user("ann").await;
+    apps[0].user("bob").await;
+    ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    let (bob, mut bob_events) = apps[1].login("bob").await;
+    let (_ann_there, mut ann_there_events) = apps[1].login("ann").await;
+    bob.subscribe("Team", None, None).await.unwrap();
+    ann.publish("Team", "oops").await.unwrap();
+    assert_eq!(messages(&mut bob_events, 1).await[0].body, "oops");
+    ann.message_delete("Team", 1).await.unwrap();
+    match next_event(&mut bob_events).await {
+        Event::MessageDeleted { group, seq, .. } => assert_eq!((group.as_str(), seq), ("Team", 1)),
+        other => panic!("expected message_deleted, got {other:?}"),
+    }
+    ann.mark_read("Team", 1).await.unwrap();
+    loop {
+        match next_event(&mut ann_there_events).await {
+            Event::Read { group, read_seq, .. } => {
+                assert_eq!((group.as_str(), read_seq), ("Team", 1));
+                break;
+            }
+            Event::GroupAdded(_) => {}
+            other => panic!("expected read, got {other:?}"),
+        }
+    }
+    ann.group_delete("Team").await.unwrap();
+    match next_event(&mut bob_events).await {
+        Event::GroupDeleted { group, .. } => assert_eq!(group, "Team"),
+        other => panic!("expected group_deleted, got {other:?}"),
+    }
+    ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    ann.publish("Team", "a new group of the same name").await.unwrap();
+    assert!(matches!(next_event(&mut bob_events).await, Event::GroupAdded(_)));
+    assert_no_event(&mut bob_events, 300).await;
 }
