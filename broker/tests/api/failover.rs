@@ -113,8 +113,8 @@ async fn a_graceful_shutdown_sends_every_client_to_the_next_broker_promptly() {
     }
     let (first, last) = (arrivals.iter().min().unwrap(), arrivals.iter().max().unwrap());
     // `shutting_down` comes at once to idle connections; then at most the first jittered
-    // pause (250 ms) and a handshake: far below the 5 s a backoff round can reach.
-    assert!(*last < Duration::from_secs(2), "every client moved within 2 s: {arrivals:?}");
+    // pause (250 ms) and a handshake: well below the 5 s a backoff round can reach.
+    assert!(*last < Duration::from_secs(3), "every client moved within 3 s: {arrivals:?}");
     assert!(*last - *first >= Duration::from_millis(25), "they did not arrive in lock-step: {arrivals:?}");
     publish(&ann, 1..=1).await;
     for (_, events) in &mut readers {
@@ -174,7 +174,7 @@ async fn after_a_drop_the_next_address_is_tried_before_the_one_left() {
     a.user("ann").await;
     let door = Doorway::to(a.addr).await;
     let mut config = ClientConfig::new(vec![door.addr.to_string(), b.addr.to_string()]);
-    config.connect_timeout = Duration::from_secs(3);
+    config.connect_timeout = Duration::from_secs(5);
     let (client, mut events) = Client::connect(config).await.unwrap();
     client.login("ann", &password("ann")).await.unwrap();
     assert_eq!(door.accepted.load(Ordering::SeqCst), 1);
@@ -189,8 +189,8 @@ async fn after_a_drop_the_next_address_is_tried_before_the_one_left() {
         }
     };
     assert_eq!(broker, b.addr.to_string());
-    // Trying the hung address first would have cost its connect timeout (3 s).
+    // Trying the hung address first would have cost its connect timeout (5 s).
     assert_eq!(door.accepted.load(Ordering::SeqCst), 1, "the address just left was not tried first");
-    assert!(dropped.elapsed() < Duration::from_secs(2), "moved at once: {:?}", dropped.elapsed());
+    assert!(dropped.elapsed() < Duration::from_secs(4), "moved without waiting on it: {:?}", dropped.elapsed());
     assert_eq!(client.me().await.unwrap().login, "ann");
 }
