@@ -99,18 +99,19 @@ async fn a_graceful_shutdown_sends_every_client_to_the_next_broker_promptly() {
     }
     let stopping = Instant::now();
     a.stop().await;
-    let mut arrivals = Vec::new();
-    for (reader, events) in &mut readers {
+    // Every reader waits for its move at the same time, so each arrival is timed when it
+    // happens, not when the test gets round to reading it.
+    let arrivals: Vec<Duration> = futures::future::join_all(readers.iter_mut().map(|(reader, events)| async move {
         loop {
             let event = tokio::time::timeout(WAIT, events.next()).await.expect("moved in time").expect("open");
             if let ClientEvent::Reconnected { broker, authenticated, .. } = event {
                 assert_eq!((broker, authenticated), (b.addr.to_string(), true));
-                arrivals.push(stopping.elapsed());
-                break;
+                assert_eq!(reader.broker(), b.addr.to_string());
+                return stopping.elapsed();
             }
         }
-        assert_eq!(reader.broker(), b.addr.to_string());
-    }
+    }))
+    .await;
     let (first, last) = (arrivals.iter().min().unwrap(), arrivals.iter().max().unwrap());
     // `shutting_down` comes at once to idle connections; then at most the first jittered
     // pause (250 ms) and a handshake: well below the 5 s a backoff round can reach.
