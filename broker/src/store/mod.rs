@@ -4,6 +4,7 @@
 
 mod accounts;
 mod groups;
+mod limits;
 mod messages;
 pub mod migrate;
 mod moderation;
@@ -12,6 +13,7 @@ mod status;
 
 pub use accounts::{AccountDeletion, Credentials};
 pub use groups::{GroupChange, GroupQuotas, MembershipChange, ALL};
+pub use limits::{Bucket, Failures, Swept};
 pub use messages::{NewMessage, Page, Publication, Published, ReadMarker, Window};
 pub(crate) use moderation::account_disabled;
 pub use moderation::{SessionLookup, Tombstone};

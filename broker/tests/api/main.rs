@@ -14,6 +14,7 @@ mod error_codes;
 mod groups;
 mod legacy;
 mod limits;
+mod limits_cluster;
 mod maintenance;
 mod messages;
 mod metrics;

@@ -30,7 +30,8 @@ async fn migrate_brings_an_old_schema_up_to_date_and_keeps_its_data() {
     let status = run(&["status", "--database-url", &db.url]);
     assert!(status.status.success(), "{}", text(&status.stderr));
     let report = text(&status.stdout);
-    let n = MIGRATIONS.len();
+    // Numbers may have gaps while branches land their migrations: the latest is the last's.
+    let n = MIGRATIONS.last().unwrap().version;
     let pending = format!("schema version: 2 of {n} ({} migration(s) pending: run `joint-broker migrate`)", n - 2);
     assert!(report.contains(&pending), "{report}");
 
@@ -46,7 +47,7 @@ async fn migrate_brings_an_old_schema_up_to_date_and_keeps_its_data() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, (1..=n as i32).collect::<Vec<_>>());
+    assert_eq!(versions, MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
     let ann: i64 = sql.query_one("SELECT count(*) FROM users WHERE login = 'ann'", &[]).await.unwrap().get(0);
     assert_eq!(ann, 1, "the account survived the upgrade");
 
@@ -69,7 +70,7 @@ async fn status_counts_what_the_database_holds() {
     assert!(status.status.success(), "{}", text(&status.stderr));
     let report = text(&status.stdout);
     assert!(report.starts_with("database: reachable at postgres://postgres@127.0.0.1:"), "{report}");
-    let n = MIGRATIONS.len();
+    let n = MIGRATIONS.last().unwrap().version;
     assert!(report.contains(&format!("schema version: {n} of {n}\n")), "{report}");
     // `all` and Team; one session per `user` call.
     assert!(report.contains("users: 2\ngroups: 2\nmessages: 3\nlive sessions: 2\n"), "{report}");
