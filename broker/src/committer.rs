@@ -6,6 +6,8 @@
 //! connection's request order), and only then fans the batch's messages out: a publisher's
 //! ack precedes its own echo, and its connection is free to send more meanwhile.
 
+use crate::cluster::note::Range;
+use crate::cluster::notes_out::MessageNotes;
 use crate::connection::outbox::PromisedReply;
 use crate::error::BrokerError;
 use crate::metrics::Metrics;
@@ -43,10 +45,16 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committing task; it ends when every handle is dropped.
-    pub fn start(store: Store, subscriptions: Arc<Subscriptions>, metrics: Arc<Metrics>) -> Committer {
+    /// Starts the committing task; it ends when every handle is dropped. Each committed
+    /// batch's seqs are announced to the other brokers through `notes`.
+    pub fn start(
+        store: Store,
+        subscriptions: Arc<Subscriptions>,
+        metrics: Arc<Metrics>,
+        notes: MessageNotes,
+    ) -> Committer {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, subscriptions, metrics, queue));
+        tokio::spawn(run(store, subscriptions, metrics, notes, queue));
         Committer { jobs }
     }
 
@@ -59,7 +67,13 @@ impl Committer {
     }
 }
 
-async fn run(store: Store, subscriptions: Arc<Subscriptions>, metrics: Arc<Metrics>, mut queue: mpsc::Receiver<Job>) {
+async fn run(
+    store: Store,
+    subscriptions: Arc<Subscriptions>,
+    metrics: Arc<Metrics>,
+    notes: MessageNotes,
+    mut queue: mpsc::Receiver<Job>,
+) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -70,7 +84,7 @@ async fn run(store: Store, subscriptions: Arc<Subscriptions>, metrics: Arc<Metri
         }
         metrics.committer_queue.set(queue.len() as i64);
         let (size, started) = (batch.len(), Instant::now());
-        let acked = commit(&store, &subscriptions, batch).await;
+        let acked = commit(&store, &subscriptions, &notes, batch).await;
         metrics.publishes.inc_by(acked as u64);
         metrics.batches.inc();
         metrics.batch_size.observe(size as f64);
@@ -99,13 +113,14 @@ async fn recheck_after_failure(store: Store, subscriptions: Arc<Subscriptions>, 
 }
 
 /// Queues each job's reply, then fans the new messages out, group by group in seq order,
-/// each encoded once. Returns how many publishes were acknowledged.
+/// each encoded once. Returns how many publishes were acknowledged, and the seqs committed
+/// per group (for the other brokers).
 fn answer_and_fan_out(
     store: &Store,
     subscriptions: &Arc<Subscriptions>,
     batch: Vec<Job>,
     published: crate::store::Published,
-) -> usize {
+) -> (usize, Vec<Range>) {
     let acked = published.outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     for (job, outcome) in batch.into_iter().zip(published.outcomes) {
         job.answer(outcome);
@@ -114,25 +129,32 @@ fn answer_and_fan_out(
     for message in published.messages {
         by_group.entry(message.gid as i64).or_default().push(Outgoing::new(message));
     }
+    let mut ranges = Vec::with_capacity(by_group.len());
     for (gid, messages) in by_group {
         for sub in subscriptions.fan_out(gid, &messages) {
             tokio::spawn(catch_up(store.clone(), subscriptions.clone(), sub));
         }
+        if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
+            ranges.push(Range { gid, first: first.seq, last: last.seq });
+        }
     }
-    acked
+    (acked, ranges)
 }
 
 /// Commits a batch and answers each job. A batch that fails for a reason other than the
 /// database being unreachable is retried one message at a time, so that only the message
 /// at fault gets the error. Returns how many publishes were acknowledged.
-async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, batch: Vec<Job>) -> usize {
+async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, notes: &MessageNotes, batch: Vec<Job>) -> usize {
     let messages: Vec<NewMessage> = batch.iter().map(|job| job.message.clone()).collect();
     match store.publish_batch(&messages).await {
         Ok(committed) => {
             // The groups' gates stay taken until the messages are out, so that membership
             // events and messages of a group reach everyone in commit order.
-            let acked = answer_and_fan_out(store, subscriptions, batch, committed.value);
+            let (acked, ranges) = answer_and_fan_out(store, subscriptions, batch, committed.value);
             drop(committed.order);
+            // After the acks and the local fan-out, never before: the note is sent by
+            // another task and cannot delay or fail them.
+            notes.committed(ranges);
             acked
         }
         Err(BrokerError::Unavailable(cause)) => {
@@ -158,7 +180,7 @@ async fn commit(store: &Store, subscriptions: &Arc<Subscriptions>, batch: Vec<Jo
             tracing::warn!(error = %err, messages = batch.len(), "publish batch failed; retrying one by one");
             let mut acked = 0;
             for job in batch {
-                acked += Box::pin(commit(store, subscriptions, vec![job])).await;
+                acked += Box::pin(commit(store, subscriptions, notes, vec![job])).await;
             }
             acked
         }

@@ -4,6 +4,7 @@
 //! Start at [`server::Broker`]; ARCHITECTURE.md walks the path of a request.
 
 pub mod cli;
+pub mod cluster;
 pub mod committer;
 pub mod config;
 pub mod connection;

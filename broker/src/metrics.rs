@@ -1,6 +1,7 @@
 //! The broker's Prometheus metrics and the optional HTTP endpoint that serves them
 //! (`--metrics-listen`, off by default): connections, publishes, commit batches and their
-//! sizes and latency, lagged subscriptions, deliveries and the committer's queue.
+//! sizes and latency, lagged subscriptions, deliveries, the committer's queue and the
+//! cluster's notes.
 
 use axum::extract::State;
 use axum::http::header;
@@ -34,6 +35,14 @@ pub struct Metrics {
     pub lagged: Counter,
     /// `message` events queued for subscribers, live and from storage.
     pub deliveries: Counter,
+    /// Notes sent to the other brokers of the cluster.
+    pub notes_sent: Counter,
+    /// Notes received from the other brokers.
+    pub notes_received: Counter,
+    /// Messages another broker committed, read from PostgreSQL and fanned out here.
+    pub remote_messages: Counter,
+    /// Times the connection listening for notes was made again after it was lost.
+    pub listener_reconnects: Counter,
 }
 
 impl Default for Metrics {
@@ -47,6 +56,10 @@ impl Default for Metrics {
             committer_queue: Gauge::default(),
             lagged: Counter::default(),
             deliveries: Counter::default(),
+            notes_sent: Counter::default(),
+            notes_received: Counter::default(),
+            remote_messages: Counter::default(),
+            listener_reconnects: Counter::default(),
             registry: Registry::with_prefix("joint"),
         };
         let registry = &mut metrics.registry;
@@ -58,6 +71,22 @@ impl Default for Metrics {
         registry.register("committer_queue", "Publishes waiting for the committer", metrics.committer_queue.clone());
         registry.register("lagged", "Subscriptions that fell behind and were fed from storage", metrics.lagged.clone());
         registry.register("deliveries", "Message events queued for subscribers", metrics.deliveries.clone());
+        registry.register("cluster_notes_sent", "Notes sent to the other brokers", metrics.notes_sent.clone());
+        registry.register(
+            "cluster_notes_received",
+            "Notes received from the other brokers",
+            metrics.notes_received.clone(),
+        );
+        registry.register(
+            "cluster_remote_messages",
+            "Messages other brokers committed, fanned out here",
+            metrics.remote_messages.clone(),
+        );
+        registry.register(
+            "cluster_listener_reconnects",
+            "Times the connection listening for notes was made again",
+            metrics.listener_reconnects.clone(),
+        );
         metrics
     }
 }

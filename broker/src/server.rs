@@ -1,5 +1,7 @@
 //! The broker's shared context, the accept loop and the background session sweeper.
 
+use crate::cluster::notes_out::MessageNotes;
+use crate::cluster::{self, BrokerId};
 use crate::committer::Committer;
 use crate::connection;
 use crate::flood::PublishRate;
@@ -62,6 +64,8 @@ pub struct Ctx {
     pub per_ip: PerIp,
     /// What the metrics endpoint reports.
     pub metrics: Arc<Metrics>,
+    /// This broker's identity among the brokers sharing its database.
+    pub cluster_id: BrokerId,
 }
 
 impl Ctx {
@@ -108,8 +112,12 @@ impl Broker {
         let failures = Backoff::new(store.clone(), BackoffRules { free: settings.login_failures, max: backoff_max });
         let registrations = Window::new(store.clone(), settings.registrations_per_minute, REGISTRATION_WINDOW);
         let publish_rate = PublishRate::new(store.clone(), settings.publish_rate, settings.publish_burst);
+        let cluster_id = BrokerId::random();
+        tracing::info!(broker = %cluster_id, "cluster member id");
+        let notes = MessageNotes::start(store.clone(), cluster_id, metrics.clone());
         let ctx = Ctx {
-            committer: Committer::start(store.clone(), subscriptions.clone(), metrics.clone()),
+            committer: Committer::start(store.clone(), subscriptions.clone(), metrics.clone(), notes),
+            cluster_id,
             subscriptions,
             store,
             hub: Hub::with_presence(report_presence),
@@ -145,6 +153,7 @@ impl Broker {
         tracker.spawn(sweep_sessions(ctx.clone(), shutdown.clone()));
         tracker.spawn(sweep_limits(ctx.clone(), shutdown.clone()));
         tracker.spawn(presence::announce(ctx.clone(), presence, shutdown.clone()));
+        tracker.spawn(cluster::listen::run(ctx.clone(), shutdown.clone()));
         let total = Arc::new(Semaphore::new(ctx.settings.max_connections));
         // Refusing takes a moment (the error is written, input drained); past this many at
         // once, a refused connection is simply closed, so a flood cannot pin descriptors.

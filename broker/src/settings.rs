@@ -165,6 +165,11 @@ pub struct Settings {
     #[arg(long, env = "JOINT_DB_TIMEOUT_MS", default_value_t = 4_000)]
     pub db_timeout_ms: u64,
 
+    /// How often the last seqs of groups with subscribers here are read, so that a note lost
+    /// between brokers delays a delivery by at most this long, in milliseconds.
+    #[arg(long, env = "JOINT_CLUSTER_CHECK_MS", default_value_t = 1_000)]
+    pub cluster_check_ms: u64,
+
     /// How long shutdown may spend answering requests already read, in milliseconds.
     #[arg(long, env = "JOINT_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,

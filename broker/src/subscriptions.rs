@@ -277,6 +277,19 @@ impl Subscriptions {
         behind
     }
 
+    /// The groups with subscriptions here.
+    pub fn gids(&self) -> Vec<i64> {
+        self.state().groups.keys().copied().collect()
+    }
+
+    /// A group's name and the latest seq handed to its fan-out, if it has subscriptions here.
+    pub fn fan_out_position(&self, gid: i64) -> Option<(String, i64)> {
+        let state = self.state();
+        let group = state.groups.get(&gid)?;
+        let name = group.subs.values().next()?.name.clone();
+        Some((name, group.last_seq))
+    }
+
     /// Learns that a group's messages reach `last_seq` in storage (a batch may have
     /// committed without its messages reaching fan-out): its live subscriptions behind that
     /// turn to catching up and are returned.

@@ -3,6 +3,7 @@
 //! hangs on a dead or restarting server: it gets `unavailable` instead.
 
 mod accounts;
+mod cluster;
 mod groups;
 mod limits;
 mod messages;

@@ -8,6 +8,7 @@ mod backup_restore;
 mod bad_input;
 mod bad_input_table;
 mod client;
+mod cluster;
 mod config_file;
 mod durability;
 mod error_codes;
