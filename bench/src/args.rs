@@ -23,6 +23,20 @@ pub struct Args {
     #[arg(long, requires = "joint")]
     pub postgres_pid: Option<u32>,
     /// Mosquitto address (host:port).
+    /// More Joint brokers on the Joint broker's database, for the multi-broker workload
+    /// (comma-separated addresses).
+    #[arg(long, value_delimiter = ',', requires = "joint")]
+    pub joint_more: Vec<String>,
+
+    /// Their pids, in the same order, to charge each its CPU.
+    #[arg(long, value_delimiter = ',', requires = "joint_more")]
+    pub joint_more_pids: Vec<u32>,
+
+    /// Also rewrite the multi-broker region of this Markdown file (BENCHMARKS.md) with the
+    /// multi-broker section, leaving the rest of it as it is.
+    #[arg(long)]
+    pub rewrite_region: Option<PathBuf>,
+
     #[arg(long)]
     pub mosquitto: Option<String>,
     /// Mosquitto's pid.
@@ -80,6 +94,10 @@ pub enum WorkloadKind {
     /// [7] Joint only: scrypt logins per second at the broker's cost, then 100 clients
     /// logging in at once (how many succeed, how many get `unavailable`).
     Login,
+    /// [8] Joint only: workload 1's shape with its subscribers and publishers spread over
+    /// 1, 2 and 3 brokers of one database (--joint plus --joint-more): rates, losses and
+    /// the CPU per delivery of each broker and of PostgreSQL.
+    MultiBroker,
 }
 
 #[cfg(test)]

@@ -38,8 +38,12 @@ pub async fn run(args: Args) -> Result<()> {
     let mut peers: Vec<(Peer, Watched)> = Vec::new();
     if let Some(addr) = &args.joint {
         let login = format!("bench{stamp}{}", std::process::id());
-        let watched =
-            Watched { broker: args.joint_pid, postgres: args.postgres_pid, metrics: args.joint_metrics.clone() };
+        let watched = Watched {
+            broker: args.joint_pid,
+            postgres: args.postgres_pid,
+            metrics: args.joint_metrics.clone(),
+            more_brokers: Vec::new(),
+        };
         peers.push((Peer::Joint(JointPeer::connect(addr, &login).await?), watched));
     }
     if let Some(addr) = &args.mosquitto {
@@ -187,6 +191,13 @@ async fn run_joint_only(
             }
             Ok(report::login_markdown(&logins))
         }
+        WorkloadKind::MultiBroker => {
+            let section = run_multi_broker(args, joint, watched, tag).await?;
+            if let Some(problem) = section.1 {
+                problems.push(problem);
+            }
+            Ok(section.0)
+        }
         other => bail!("{} is not a Joint-only workload", other.title()),
     }
 }
@@ -225,6 +236,46 @@ async fn run_history(
     let problem = (pages.wrong > 0 || v.lost + v.duplicated + v.reordered + v.foreign > 0)
         .then(|| format!("{}: {} wrong pages, load {v:?}", WorkloadKind::History.title(), pages.wrong));
     Ok((report::history_markdown(&filled, &pages, &load, shape), problem))
+}
+
+/// Runs workload 1's shape on 1, 2, … brokers (--joint, then each of --joint-more); returns
+/// the report section in its region markers (also written into --rewrite-region's file)
+/// and what went wrong, if anything.
+async fn run_multi_broker(
+    args: &Args,
+    joint: &JointPeer,
+    watched: &Watched,
+    tag: &str,
+) -> Result<(String, Option<String>)> {
+    use workloads::multi_broker::{self, Broker};
+    let first = Broker { addr: args.joint.clone().context("--joint")?, pid: args.joint_pid };
+    let pids = args.joint_more_pids.iter().map(|&pid| Some(pid)).chain(std::iter::repeat(None));
+    let more = args.joint_more.iter().zip(pids).map(|(addr, pid)| Broker { addr: addr.clone(), pid });
+    let brokers: Vec<Broker> = std::iter::once(first).chain(more).collect();
+    let shape = WorkloadKind::Throughput.shape(args.scale).context("workload 1 has a shape")?;
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")
+    };
+    let before = load();
+    let steps = multi_broker::run(joint, &brokers, watched.postgres, shape, args.rounds, tag).await?;
+    let note = format!(
+        "Measured on {}; load average (1, 5, 15 min) {before} before and {} after this workload (a load above \
+         the core count means other work competed for the cores).",
+        machine::describe(),
+        load(),
+    );
+    let section = multi_broker::markdown(&steps, shape, &note);
+    if let Some(path) = &args.rewrite_region {
+        region::rewrite(path, multi_broker::REGION, &section)?;
+        eprintln!("joint-bench: rewrote the {} region of {}", multi_broker::REGION, path.display());
+    }
+    let wrong: Vec<String> = steps
+        .iter()
+        .map(|step| (step.brokers, step.verdict()))
+        .filter(|(_, v)| v.lost + v.duplicated + v.reordered + v.foreign > 0)
+        .map(|(brokers, v)| format!("{} with {brokers} broker(s): {v:?}", WorkloadKind::MultiBroker.title()))
+        .collect();
+    Ok((multi_broker::region(&section), (!wrong.is_empty()).then(|| wrong.join("; "))))
 }
 
 /// Runs the idle workload on the Joint peer and returns its report section.

@@ -175,7 +175,7 @@ fn gate(workload: WorkloadKind) -> Option<&'static str> {
         ),
         WorkloadKind::Throughput => Some("Gate (Joint): ≥ 3 × Mosquitto's acked pub/s, 0 lost / dup / reordered."),
         WorkloadKind::OneAtATime => Some("Gate (Joint): end-to-end p50 ≤ 0.8 ms and p99 ≤ 2.5 ms."),
-        WorkloadKind::Idle | WorkloadKind::History | WorkloadKind::Login => None,
+        WorkloadKind::Idle | WorkloadKind::History | WorkloadKind::Login | WorkloadKind::MultiBroker => None,
     }
 }
 

@@ -12,8 +12,9 @@ use joint_bench::checker::Verdict;
 use joint_bench::peers::{JointPeer, Peer};
 use joint_bench::soak;
 use joint_bench::workloads::fanout::{self, Watched};
+use joint_bench::workloads::multi_broker;
 use joint_bench::workloads::{history, idle, login, Shape};
-use joint_testkit::{spawn_app, TestDb};
+use joint_testkit::{spawn_app, spawn_on, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throughput_delivers_every_message_once_and_in_order() {
@@ -28,6 +29,36 @@ async fn throughput_delivers_every_message_once_and_in_order() {
     assert_eq!(round.acked, 10 * 200);
     assert_eq!(round.verdict, Verdict { delivered: 10 * 10 * 200, ..Verdict::default() });
     assert_eq!(round.end_to_end.len(), 10 * 10 * 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_spread_over_two_brokers_get_every_message_once_and_in_order() {
+    let first = spawn_app().await;
+    let second = spawn_on(first.db.clone(), first.settings.clone()).await;
+    let peer = JointPeer::connect(&first.addr.to_string(), "smokemulti").await.unwrap();
+    let brokers: Vec<multi_broker::Broker> = [first.addr, second.addr]
+        .iter()
+        .map(|addr| multi_broker::Broker { addr: addr.to_string(), pid: None })
+        .collect();
+    // Workload 8 small: with two brokers half the subscribers and publishers are on each,
+    // so half the deliveries cross brokers through PostgreSQL.
+    let shape = Shape::closed(4, 4, 150, 200, 50);
+
+    let steps = multi_broker::run(&peer, &brokers, None, shape, 1, "smokemb").await.unwrap();
+
+    assert_eq!(steps.iter().map(|s| s.brokers).collect::<Vec<_>>(), [1, 2]);
+    for step in &steps {
+        assert_eq!(step.rounds[0].acked, 4 * 150, "with {} broker(s)", step.brokers);
+        assert_eq!(
+            step.verdict(),
+            Verdict { delivered: 4 * 4 * 150, ..Verdict::default() },
+            "{} broker(s)",
+            step.brokers
+        );
+    }
+    let section = multi_broker::markdown(&steps, shape, "");
+    assert!(section.contains("\n| 2 | "), "a line for two brokers: {section}");
+    assert!(section.contains("not measured per broker"), "no limits claimed without CPU figures: {section}");
 }
 
 /// The broker binary, built next to this test's crate; built now if it is not there yet

@@ -1,5 +1,12 @@
 //! Flood control (CONTRACT.md §12): a token bucket of publishes per user, shared by all of
-//! the user's connections.
+//! the user's connections on every broker of the database.
+//!
+//! The bucket lives in PostgreSQL (`limit_buckets`), but a publish does not go there: each
+//! broker leases a few tokens at a time ([`lease_size`]) and spends them locally, so only
+//! one publish in a lease's worth costs a round trip. Leased tokens have left the bucket,
+//! so across the cluster a user gets at most `burst + rate × T + B × (lease − 1)` publishes
+//! through in any span of T seconds, B being the number of brokers holding a lease of
+//! theirs (ARCHITECTURE.md, "Limits across brokers").
 //!
 //! Each publish the broker reads takes one token before it reaches the committer, so a
 //! refused publish was neither stored nor looked up, and `retry_after_ms` is the time until
@@ -9,56 +16,109 @@
 //! repeat before the committer reads it. Pipelined publishes simply take tokens in order;
 //! the burst lets a client send a batch at once.
 
-use crate::store::UserId;
+use crate::error::BrokerError;
+use crate::store::{Bucket, Store, UserId};
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
-/// How many users the table may hold before full buckets are forgotten.
+/// How many users' leases a broker keeps before idle ones are dropped.
 const SWEEP_AT: usize = 10_000;
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+/// How long an unused lease is kept once the table is full.
+const LEASE_IDLE: Duration = Duration::from_secs(60);
+
+/// The tokens one lease takes at most: a tenth of a second of the rate, at most an eighth
+/// of the burst, at least one. With the defaults (50/s, burst 200) a lease holds 5 tokens.
+pub fn lease_size(rate: u32, burst: u32) -> u32 {
+    (rate / 10).min(burst / 8).max(1)
 }
 
-/// Per-user token buckets: `rate` tokens a second, at most `burst` saved up.
+/// A token bucket's numbers: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketRules {
+    /// Tokens earned per second.
+    pub rate: f64,
+    /// The most tokens saved up.
+    pub burst: f64,
+}
+
+impl BucketRules {
+    /// Refills `bucket` up to `now` and takes up to `want` whole tokens: the bucket left and
+    /// the tokens taken, or, when not even one is there, how long until one is.
+    pub fn lease(&self, bucket: Bucket, now: SystemTime, want: u32) -> (Bucket, Result<u32, Duration>) {
+        let earned = now.duration_since(bucket.at).unwrap_or_default().as_secs_f64() * self.rate;
+        let tokens = (bucket.tokens + earned).min(self.burst);
+        // Never backwards: another clock reading may lag the stored one by a hair.
+        let at = now.max(bucket.at);
+        if tokens < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - tokens) / self.rate);
+            return (Bucket { tokens, at }, Err(wait));
+        }
+        let taken = (tokens.floor() as u32).min(want);
+        (Bucket { tokens: tokens - f64::from(taken), at }, Ok(taken))
+    }
+}
+
+/// Tokens this broker leased for one user and has not spent yet.
 #[derive(Debug)]
+struct Lease {
+    tokens: u32,
+    used: Instant,
+}
+
+/// Per-user publish buckets, leased from PostgreSQL; a rate of 0 turns them off.
 pub struct PublishRate {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<UserId, Bucket>>,
+    rules: BucketRules,
+    lease: u32,
+    store: Store,
+    leases: Mutex<HashMap<UserId, Arc<tokio::sync::Mutex<Lease>>>>,
 }
 
 impl PublishRate {
     /// Buckets refilled at `rate` per second up to `burst`; a rate of 0 turns them off.
-    pub fn new(rate: u32, burst: u32) -> PublishRate {
-        PublishRate { rate: f64::from(rate), burst: f64::from(burst.max(1)), buckets: Mutex::default() }
+    pub fn new(store: Store, rate: u32, burst: u32) -> PublishRate {
+        PublishRate {
+            rules: BucketRules { rate: f64::from(rate), burst: f64::from(burst.max(1)) },
+            lease: lease_size(rate, burst),
+            store,
+            leases: Mutex::default(),
+        }
     }
 
-    fn refilled(&self, bucket: Bucket, now: Instant) -> Bucket {
-        let earned = now.saturating_duration_since(bucket.at).as_secs_f64() * self.rate;
-        Bucket { tokens: (bucket.tokens + earned).min(self.burst), at: now }
+    fn lease_of(&self, user: UserId) -> Arc<tokio::sync::Mutex<Lease>> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if leases.len() >= SWEEP_AT {
+            // A lease in use is locked; an idle one is dropped with its tokens, which only
+            // makes the limit stricter.
+            leases.retain(|_, lease| lease.try_lock().map_or(true, |l| l.used.elapsed() < LEASE_IDLE));
+        }
+        leases
+            .entry(user)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Lease { tokens: 0, used: Instant::now() })))
+            .clone()
     }
 
-    /// Takes one token for `user`'s publish, or says how long until one is available.
-    pub fn take(&self, user: UserId, now: Instant) -> Result<(), Duration> {
-        if self.rate == 0.0 {
-            return Ok(());
+    /// Takes one token for `user`'s publish: from this broker's lease, or from a new lease
+    /// when it is spent. `Ok(Err(wait))` is `rate_limited`; `Err` means PostgreSQL could not
+    /// lease (the publish is refused `unavailable`, not waved through).
+    pub async fn take(&self, user: UserId) -> Result<Result<(), Duration>, BrokerError> {
+        if self.rules.rate == 0.0 {
+            return Ok(Ok(()));
         }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= SWEEP_AT {
-            // A full bucket is the same as none.
-            buckets.retain(|_, b| self.refilled(*b, now).tokens < self.burst);
+        let lease = self.lease_of(user);
+        // One lease request per user and broker at a time: the bound counts one lease each.
+        let mut lease = lease.lock().await;
+        lease.used = Instant::now();
+        if lease.tokens == 0 {
+            let (rules, want) = (self.rules, self.lease);
+            match self.store.bucket_lease(user, rules.burst, |bucket, now| rules.lease(bucket, now, want)).await? {
+                Ok(taken) => lease.tokens = taken,
+                Err(wait) => return Ok(Err(wait)),
+            }
         }
-        let bucket = buckets.entry(user).or_insert(Bucket { tokens: self.burst, at: now });
-        *bucket = self.refilled(*bucket, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+        lease.tokens -= 1;
+        Ok(Ok(()))
     }
 }
 
@@ -66,30 +126,34 @@ impl PublishRate {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_burst_then_the_rate() {
-        let rate = PublishRate::new(10, 3);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert!(rate.take(1, t0).is_ok());
-        }
-        let wait = rate.take(1, t0).unwrap_err();
-        assert_eq!(wait, Duration::from_millis(100), "one token every 100 ms");
-        assert!(rate.take(2, t0).is_ok(), "each user has their own bucket");
-        assert!(rate.take(1, t0 + Duration::from_millis(99)).is_err());
-        assert!(rate.take(1, t0 + Duration::from_millis(100)).is_ok(), "after the wait the retry succeeds");
-        assert!(rate.take(1, t0 + Duration::from_millis(100)).is_err());
-        let later = t0 + Duration::from_secs(60);
-        for _ in 0..3 {
-            assert!(rate.take(1, later).is_ok(), "saved up to the burst");
-        }
-        assert!(rate.take(1, later).is_err(), "and no more");
+    fn at(t: SystemTime, ms: u64) -> SystemTime {
+        t + Duration::from_millis(ms)
     }
 
     #[test]
-    fn rate_zero_is_off() {
-        let rate = PublishRate::new(0, 0);
-        let now = Instant::now();
-        assert!((0..10_000).all(|_| rate.take(1, now).is_ok()));
+    fn a_burst_then_the_rate() {
+        let rules = BucketRules { rate: 10.0, burst: 3.0 };
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let full = Bucket { tokens: 3.0, at: t0 };
+        let (bucket, taken) = rules.lease(full, t0, 2);
+        assert_eq!(taken, Ok(2), "a lease takes what it asks while there is enough");
+        let (bucket, taken) = rules.lease(bucket, t0, 2);
+        assert_eq!(taken, Ok(1), "and no more than is there");
+        let (bucket, taken) = rules.lease(bucket, t0, 2);
+        assert_eq!(taken, Err(Duration::from_millis(100)), "one token every 100 ms");
+        let (bucket, taken) = rules.lease(bucket, at(t0, 99), 1);
+        assert!(taken.is_err());
+        let (bucket, taken) = rules.lease(bucket, at(t0, 100), 1);
+        assert_eq!(taken, Ok(1), "after the wait the retry succeeds");
+        let (_, taken) = rules.lease(bucket, at(t0, 60_000), 10);
+        assert_eq!(taken, Ok(3), "saved up to the burst and no more");
+    }
+
+    #[test]
+    fn leases_are_a_tenth_of_a_second_of_the_rate_within_an_eighth_of_the_burst() {
+        assert_eq!(lease_size(50, 200), 5);
+        assert_eq!(lease_size(1000, 80), 10);
+        assert_eq!(lease_size(1, 5), 1);
+        assert_eq!(lease_size(20, 16), 2);
     }
 }

@@ -6,7 +6,7 @@ use crate::committer::Committer;
 use crate::connection;
 use crate::flood::PublishRate;
 use crate::hub::Hub;
-use crate::limits::{Backoff, PasswordKey, PerIp, Window};
+use crate::limits::{Backoff, BackoffRules, PerIp, Window};
 use crate::metrics::{self, Metrics};
 use crate::password::Hasher;
 use crate::presence;
@@ -17,7 +17,7 @@ use crate::tls;
 use anyhow::Context;
 use joint_wire::message::EndReason;
 use joint_wire::{ErrorBody, ErrorCode};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -26,11 +26,17 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How often rate-limit rows that hold nothing any more are deleted.
+const LIMITS_SWEEP: Duration = Duration::from_secs(60);
+
 /// How many refused connections are told why at once.
 const MAX_POLITE_REFUSALS: usize = 64;
 
 /// How long a refused TLS connection may take over its handshake before it is just closed.
 const REFUSAL_HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// The span over which registrations per IP are counted.
+const REGISTRATION_WINDOW: Duration = Duration::from_secs(60);
 
 /// Everything the connection tasks share; each part has one job and its own small lock.
 pub struct Ctx {
@@ -46,15 +52,15 @@ pub struct Ctx {
     pub committer: Committer,
     /// Who is subscribed to which group.
     pub subscriptions: Arc<Subscriptions>,
-    /// Backoff after failed password checks, per (login, IP) and per IP.
-    pub password_failures: Backoff<PasswordKey>,
-    /// Backoff after failed `auth`, per IP.
-    pub auth_failures: Backoff<IpAddr>,
-    /// Registration attempts per IP per minute.
-    pub registrations: Window<IpAddr>,
-    /// Publishes per user (flood control).
+    /// Backoff after failed password checks, per (login, IP) and per IP, and after failed
+    /// `auth`, per IP; counted in PostgreSQL for every broker of the database.
+    pub failures: Backoff,
+    /// Registration attempts per IP per minute, counted in PostgreSQL likewise.
+    pub registrations: Window,
+    /// Publishes per user (flood control), leased from buckets in PostgreSQL.
     pub publish_rate: PublishRate,
-    /// Connections per client IP: the peer's, or for a trusted proxy the one its `hello` names.
+    /// Connections per client IP: the peer's, or for a trusted proxy the one its `hello`
+    /// names; this broker's own connections only.
     pub per_ip: PerIp,
     /// What the metrics endpoint reports.
     pub metrics: Arc<Metrics>,
@@ -107,6 +113,9 @@ impl Broker {
         let metrics = Arc::new(Metrics::default());
         let subscriptions = Arc::new(Subscriptions::with_metrics(metrics.clone()));
         let (report_presence, presence) = tokio::sync::mpsc::unbounded_channel();
+        let failures = Backoff::new(store.clone(), BackoffRules { free: settings.login_failures, max: backoff_max });
+        let registrations = Window::new(store.clone(), settings.registrations_per_minute, REGISTRATION_WINDOW);
+        let publish_rate = PublishRate::new(store.clone(), settings.publish_rate, settings.publish_burst);
         let cluster_id = store.broker_id();
         tracing::info!(broker = %cluster_id, "cluster member id");
         let notes = MessageNotes::start(store.clone(), cluster_id, metrics.clone());
@@ -117,10 +126,9 @@ impl Broker {
             store,
             hub: Hub::with_presence(report_presence),
             hasher,
-            password_failures: Backoff::new(settings.login_failures, backoff_max),
-            auth_failures: Backoff::new(settings.login_failures, backoff_max),
-            registrations: Window::new(settings.registrations_per_minute, Duration::from_secs(60)),
-            publish_rate: PublishRate::new(settings.publish_rate, settings.publish_burst),
+            failures,
+            registrations,
+            publish_rate,
             per_ip: PerIp::new(settings.max_connections_per_ip),
             metrics,
             settings,
@@ -147,6 +155,7 @@ impl Broker {
             tracker.spawn(metrics::serve(metrics_listener, ctx.metrics.clone(), shutdown.clone()));
         }
         tracker.spawn(sweep_sessions(ctx.clone(), shutdown.clone()));
+        tracker.spawn(sweep_limits(ctx.clone(), shutdown.clone()));
         tracker.spawn(presence::announce(ctx.clone(), presence, shutdown.clone()));
         tracker.spawn(cluster::listen::run(ctx.clone(), shutdown.clone()));
         let total = Arc::new(Semaphore::new(ctx.settings.max_connections));
@@ -263,6 +272,28 @@ async fn sweep_sessions(ctx: Arc<Ctx>, shutdown: CancellationToken) {
                 ctx.hub.end_sessions(&expired, EndReason::Expired, |ended| ctx.subscriptions.drop_conns(ended))
             }
             Err(err) => tracing::warn!(error = %err, "session sweep failed; will retry"),
+        }
+    }
+}
+
+/// Deletes rate-limit rows that hold nothing any more, once a minute; every broker does
+/// it, and a sweep that finds nothing costs three index-free deletes of small tables.
+async fn sweep_limits(ctx: Arc<Ctx>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(LIMITS_SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let s = &ctx.settings;
+    // Failures are forgotten after twice the longest block; a bucket untouched for
+    // burst ÷ rate seconds is full again.
+    let forget_after = Duration::from_millis(s.login_backoff_max_ms) * 2;
+    let full_after = Duration::from_secs_f64(f64::from(s.publish_burst) / f64::from(s.publish_rate.max(1)));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match ctx.store.sweep_limits(forget_after, REGISTRATION_WINDOW, full_after).await {
+            Ok(swept) => tracing::debug!(?swept, "rate-limit rows swept"),
+            Err(err) => tracing::warn!(error = %err, "rate-limit sweep failed; will retry"),
         }
     }
 }

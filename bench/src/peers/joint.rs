@@ -1,6 +1,7 @@
 //! Joint through `joint_wire::Client`: one account, shared by its session token across every
 //! connection, so setting up hundreds of connections costs no password hashing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 
 use anyhow::{bail, Context, Result};
@@ -12,9 +13,13 @@ use joint_wire::{Client, ClientConfig, ClientEvent};
 use super::{take_acks_until, Deliveries, Plan, Published};
 use crate::payload::{now_ns, since, Stamp};
 
-/// A Joint broker and the benchmark's account on it.
+/// A Joint broker (or several of one cluster) and the benchmark's account on it.
 pub struct JointPeer {
     addr: String,
+    /// The brokers new sessions connect to, in turn (just `addr` unless [`JointPeer::spread`]).
+    brokers: Vec<String>,
+    /// How many sessions were opened, to pick the next broker.
+    opened: AtomicUsize,
     login: String,
     token: String,
     /// The connection that created the account; it creates each round's groups.
@@ -27,7 +32,28 @@ impl JointPeer {
         let (admin, _events) = connect(addr, None).await?;
         admin.register(login, "joint-bench", &password_of(login)).await.context("registering")?;
         let token = admin.token().context("a session token after register")?;
-        Ok(JointPeer { addr: addr.to_string(), login: login.to_string(), token, admin })
+        Ok(JointPeer {
+            addr: addr.to_string(),
+            brokers: vec![addr.to_string()],
+            opened: AtomicUsize::new(0),
+            login: login.to_string(),
+            token,
+            admin,
+        })
+    }
+
+    /// The same account with its sessions (subscribers and publishers) spread over
+    /// `brokers` in turn: brokers of one cluster, on one database. Groups are still
+    /// created on the first broker.
+    pub fn spread(&self, brokers: &[String]) -> JointPeer {
+        JointPeer {
+            addr: self.addr.clone(),
+            brokers: if brokers.is_empty() { vec![self.addr.clone()] } else { brokers.to_vec() },
+            opened: AtomicUsize::new(0),
+            login: self.login.clone(),
+            token: self.token.clone(),
+            admin: self.admin.clone(),
+        }
     }
 
     /// A new connection that has said `hello` and is not signed in yet.
@@ -48,7 +74,8 @@ impl JointPeer {
     /// A new connection signed in by the shared token, leaving at most `event_capacity`
     /// events unread before it stops reading its socket (see `ClientConfig::event_capacity`).
     async fn session_with(&self, event_capacity: Option<usize>) -> Result<(Client, joint_wire::Events)> {
-        let (client, events) = connect(&self.addr, event_capacity).await?;
+        let turn = self.opened.fetch_add(1, Ordering::Relaxed) % self.brokers.len();
+        let (client, events) = connect(&self.brokers[turn], event_capacity).await?;
         client.auth(&self.token).await.context("auth by token")?;
         Ok((client, events))
     }

@@ -39,13 +39,17 @@ pub struct Watched {
     pub postgres: Option<u32>,
     /// The broker's metrics address (Joint).
     pub metrics: Option<String>,
+    /// More brokers of the same cluster (Joint's multi-broker mode), each charged apart.
+    pub more_brokers: Vec<u32>,
 }
 
 /// CPU seconds used during a round.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cpu {
     /// By the broker.
     pub broker: f64,
+    /// By each of [`Watched::more_brokers`], in order.
+    pub more_brokers: Vec<f64>,
     /// By its PostgreSQL cluster (every process of it).
     pub postgres: f64,
     /// By this load generator.
@@ -56,6 +60,11 @@ impl Cpu {
     fn read(watched: &Watched) -> Result<Cpu> {
         Ok(Cpu {
             broker: watched.broker.map(|pid| procstat::cpu_seconds(pid, false)).transpose()?.unwrap_or(0.0),
+            more_brokers: watched
+                .more_brokers
+                .iter()
+                .map(|&pid| procstat::cpu_seconds(pid, false))
+                .collect::<Result<_>>()?,
             postgres: watched.postgres.map(procstat::tree_cpu_seconds).transpose()?.unwrap_or(0.0),
             generator: procstat::cpu_seconds(std::process::id(), false)?,
         })
@@ -64,6 +73,12 @@ impl Cpu {
     fn since(&self, before: &Cpu) -> Cpu {
         Cpu {
             broker: self.broker - before.broker,
+            more_brokers: self
+                .more_brokers
+                .iter()
+                .zip(&before.more_brokers)
+                .map(|(after, before)| after - before)
+                .collect(),
             postgres: self.postgres - before.postgres,
             generator: self.generator - before.generator,
         }

@@ -4,6 +4,7 @@ pub mod fanout;
 pub mod history;
 pub mod idle;
 pub mod login;
+pub mod multi_broker;
 
 use std::time::Duration;
 
@@ -61,7 +62,7 @@ impl WorkloadKind {
                 let at = |seconds: f64| Duration::from_secs_f64(seconds * scale);
                 Some(Shape { pause: Some((at(10.0), at(40.0))), ..Shape::open(10, 10, 20_000.0, 60.0 * scale) })
             }
-            WorkloadKind::Idle | WorkloadKind::History | WorkloadKind::Login => None,
+            WorkloadKind::Idle | WorkloadKind::History | WorkloadKind::Login | WorkloadKind::MultiBroker => None,
         }
     }
 
@@ -84,6 +85,7 @@ impl WorkloadKind {
             WorkloadKind::SlowSubscriber => "5. A slow subscriber",
             WorkloadKind::History => "6. History readers",
             WorkloadKind::Login => "7. Logins",
+            WorkloadKind::MultiBroker => "8. Several brokers on one PostgreSQL",
         }
     }
 }

@@ -39,7 +39,7 @@ pub async fn passwd(
 ) -> Result<Outcome, BrokerError> {
     names::password("old", &old)?;
     names::password("new", &new)?;
-    let check = PasswordCheck::begin(ctx, &me.account.login, conn.ip)?;
+    let check = PasswordCheck::begin(ctx, &me.account.login, conn.ip).await?;
     let stored = ctx.store.password_of(me.account.id).await?;
     check.verify(old, stored).await?;
     let hash = ctx.hasher.hash(new).await?;
@@ -58,7 +58,7 @@ pub async fn delete_account(
     password: String,
 ) -> Result<Outcome, BrokerError> {
     names::password("password", &password)?;
-    let check = PasswordCheck::begin(ctx, &me.account.login, conn.ip)?;
+    let check = PasswordCheck::begin(ctx, &me.account.login, conn.ip).await?;
     let stored = ctx.store.password_of(me.account.id).await?;
     check.verify(password, stored).await?;
     let Committed { value: deletion, order } = ctx.store.delete_account(me.account.id, &me.account.login).await?;

@@ -11,7 +11,6 @@ use crate::store::{NewMessage, PageSource};
 use joint_wire::message::{encode_ok, invalid, Event, HistoryOk, MarkReadOk, Message, SubscribeOk};
 use joint_wire::{ErrorBody, ErrorCode};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Longest cid, in bytes.
 const MAX_CID_BYTES: usize = 64;
@@ -37,7 +36,7 @@ pub async fn publish(
     // Flood control ranks after the argument checks and before no_such_group, which the
     // committer decides: a refused publish never reaches it, so retrying it with the same
     // cid after `retry_after_ms` stores it once.
-    ctx.publish_rate.take(me.account.id, Instant::now()).map_err(|wait| {
+    ctx.publish_rate.take(me.account.id).await?.map_err(|wait| {
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
         ErrorBody::new(ErrorCode::RateLimited, "too many messages; wait before publishing again")
             .with_retry_after_ms(ms)

@@ -3,7 +3,7 @@
 use super::{ConnState, Effect, Outcome, Reply};
 use crate::error::BrokerError;
 use crate::hub::Session;
-use crate::limits::{Attempt, PasswordKey, Verdict};
+use crate::limits::{Attempt, BackoffKey, Verdict};
 use crate::server::Ctx;
 use crate::settings::Registration;
 use crate::store::{account_disabled, Account, Credentials, SessionLookup};
@@ -11,7 +11,7 @@ use crate::{names, token};
 use joint_wire::message::{invalid, EndReason, HelloOk, SessionOk};
 use joint_wire::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The most messages one `history` reply may hold (announced in `hello`).
 pub const HISTORY_MAX: u64 = 1000;
@@ -23,37 +23,35 @@ pub(crate) fn rate_limited(wait: Duration) -> BrokerError {
 }
 
 /// One password check under the backoff of CONTRACT.md §11, counted per (login, IP) and
-/// per IP. Begun before any database work or hashing (so `rate_limited` costs nothing);
-/// dropped before its verdict (the database was down, say), it counts neither way.
+/// per IP on every broker of the database. Begun before any hashing (so `rate_limited`
+/// costs one read); dropped before its verdict (the database was down, say), it counts
+/// neither way.
 pub(crate) struct PasswordCheck<'a> {
     ctx: &'a Ctx,
-    login_at_ip: Attempt<'a, PasswordKey>,
-    ip: Attempt<'a, PasswordKey>,
+    attempt: Attempt,
 }
 
 impl<'a> PasswordCheck<'a> {
     /// Starts a check, or refuses with `rate_limited` while either key is backing off.
-    pub fn begin(ctx: &'a Ctx, login: &str, ip: IpAddr) -> Result<PasswordCheck<'a>, BrokerError> {
-        let now = Instant::now();
-        let failures = &ctx.password_failures;
-        let login_at_ip = failures.begin(PasswordKey::LoginAtIp(login.to_owned(), ip), now).map_err(rate_limited)?;
-        let ip = failures.begin(PasswordKey::Ip(ip), now).map_err(rate_limited)?;
-        Ok(PasswordCheck { ctx, login_at_ip, ip })
+    pub async fn begin(ctx: &'a Ctx, login: &str, ip: IpAddr) -> Result<PasswordCheck<'a>, BrokerError> {
+        let keys = vec![BackoffKey::LoginAtIp(login.to_owned(), ip), BackoffKey::PasswordIp(ip)];
+        let attempt = ctx.failures.begin(keys).await?.map_err(rate_limited)?;
+        Ok(PasswordCheck { ctx, attempt })
     }
 
     /// Verifies `password` against the stored hash (`None`: an unknown login, checked
     /// against a decoy) and counts the verdict. A verdict reached while either key became
-    /// blocked in the meantime is `rate_limited`, right or wrong: guesses sent at once learn
-    /// no more than the free attempts. A success clears only the (login, IP) count: clearing
-    /// the per-IP count too would let someone guessing at many logins reset it by signing
-    /// in to an account of their own.
+    /// blocked in the meantime (by any broker) is `rate_limited`, right or wrong: guesses
+    /// sent at once learn no more than the free attempts. A success clears only the
+    /// (login, IP) count: clearing the per-IP count too would let someone guessing at many
+    /// logins reset it by signing in to an account of their own.
     pub async fn verify(self, password: String, stored: Option<String>) -> Result<(), BrokerError> {
         let good = self.ctx.hasher.verify(password, stored).await?;
         let verdicts = match good {
-            true => vec![(self.login_at_ip, Verdict::Succeeded), (self.ip, Verdict::Uncounted)],
-            false => vec![(self.login_at_ip, Verdict::Failed), (self.ip, Verdict::Failed)],
+            true => [Verdict::Succeeded, Verdict::Uncounted],
+            false => [Verdict::Failed, Verdict::Failed],
         };
-        self.ctx.password_failures.judge(verdicts, Instant::now()).map_err(rate_limited)?;
+        self.ctx.failures.judge(self.attempt, &verdicts).await?.map_err(rate_limited)?;
         match good {
             true => Ok(()),
             false => Err(BrokerError::refused(ErrorCode::BadCredentials, "wrong login or password")),
@@ -123,8 +121,9 @@ pub async fn register(
     password: String,
 ) -> Result<Outcome, BrokerError> {
     // Every attempt counts against the window, refused ones too, but invalid_argument
-    // still ranks before rate_limited in what the client is told.
-    let window = ctx.registrations.attempt(conn.ip, Instant::now());
+    // still ranks before rate_limited (and unavailable, should the count fail) in what the
+    // client is told.
+    let window = ctx.registrations.attempt(conn.ip).await;
     let login = names::login("login", &login)?;
     // account_disabled ranks right after unauthenticated (CONTRACT.md §12).
     if ctx.store.login_disabled(&login).await? {
@@ -132,7 +131,7 @@ pub async fn register(
     }
     let name = names::display_name("name", &name)?;
     names::password("password", &password)?;
-    window.map_err(rate_limited)?;
+    window?.map_err(rate_limited)?;
     if ctx.settings.registration == Registration::Closed {
         return Err(BrokerError::refused(ErrorCode::NotAllowed, "registration is closed; ask an operator"));
     }
@@ -167,7 +166,7 @@ pub async fn login(
         return Err(account_disabled());
     }
     names::password("password", &password)?;
-    let check = PasswordCheck::begin(ctx, &login, conn.ip)?;
+    let check = PasswordCheck::begin(ctx, &login, conn.ip).await?;
     check.verify(password, credentials.as_ref().map(|c| c.password.clone())).await?;
     let Credentials { account, password: verified, .. } =
         credentials.ok_or_else(|| BrokerError::Internal(anyhow::anyhow!("verified an unknown login")))?;
@@ -180,7 +179,7 @@ pub async fn login(
 /// `auth`: signs in with a session token.
 pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Result<Outcome, BrokerError> {
     let hash = token::hash_of(&text);
-    let attempt = match ctx.auth_failures.begin(conn.ip, Instant::now()) {
+    let attempt = match ctx.failures.begin(vec![BackoffKey::AuthIp(conn.ip)]).await? {
         Ok(attempt) => attempt,
         Err(wait) => {
             // account_disabled ranks before rate_limited; only a real token can tell it.
@@ -201,7 +200,8 @@ pub async fn auth(ctx: &Ctx, conn: &ConnState, reply: Reply, text: String) -> Re
         SessionLookup::Disabled => Verdict::Uncounted,
         SessionLookup::Unknown => Verdict::Failed,
     };
-    let judged = ctx.auth_failures.judge(vec![(attempt, verdict)], Instant::now()).map_err(rate_limited);
+    // A verdict that cannot be counted (PostgreSQL down) is `unavailable`, not a free pass.
+    let judged = ctx.failures.judge(attempt, &[verdict]).await.and_then(|judged| judged.map_err(rate_limited));
     let (account, groups) = match lookup {
         SessionLookup::Disabled => return Err(account_disabled()),
         SessionLookup::Unknown => {

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_legacy_imports.sql",
         sql: include_str!("../../../sql/0005_legacy_imports.sql"),
     },
+    Migration { version: 7, name: "0007_limits.sql", sql: include_str!("../../../sql/0007_limits.sql") },
     Migration { version: 8, name: "0008_read_scaling.sql", sql: include_str!("../../../sql/0008_read_scaling.sql") },
 ];
 

@@ -5,6 +5,7 @@
 mod accounts;
 mod cluster;
 mod groups;
+mod limits;
 mod messages;
 pub mod migrate;
 mod moderation;
@@ -14,6 +15,7 @@ mod status;
 
 pub use accounts::{AccountDeletion, Credentials};
 pub use groups::{GroupChange, GroupQuotas, MembershipChange, ALL};
+pub use limits::{Bucket, Failures, Swept};
 pub use messages::{NewMessage, Page, PageSource, Publication, Published, ReadMarker, Window};
 pub(crate) use moderation::account_disabled;
 pub use moderation::{SessionLookup, Tombstone};

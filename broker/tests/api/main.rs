@@ -16,6 +16,7 @@ mod failover;
 mod groups;
 mod legacy;
 mod limits;
+mod limits_cluster;
 mod maintenance;
 mod messages;
 mod metrics;
