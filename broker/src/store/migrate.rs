@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_legacy_imports.sql",
         sql: include_str!("../../../sql/0005_legacy_imports.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_cluster_presence.sql",
+        sql: include_str!("../../../sql/0006_cluster_presence.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Joint's migration lock.

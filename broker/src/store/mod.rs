@@ -8,6 +8,7 @@ mod groups;
 mod messages;
 pub mod migrate;
 mod moderation;
+mod online;
 mod order;
 mod status;
 

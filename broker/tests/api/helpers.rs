@@ -105,11 +105,17 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    /// Prepares the one query that reads every table of the public schema.
+    /// Prepares the one query that reads every table of the public schema but the UNLOGGED
+    /// ones, which describe live brokers and connections (heartbeats), not data.
     pub async fn new(db: &TestDb) -> Snapshots {
         let db = db.sql().await;
         let tables = db
-            .query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", &[])
+            .query(
+                "SELECT t.tablename FROM pg_tables t
+                 JOIN pg_class c ON c.relname = t.tablename AND c.relnamespace = 'public'::regnamespace
+                 WHERE t.schemaname = 'public' AND c.relpersistence <> 'u' ORDER BY t.tablename",
+                &[],
+            )
             .await
             .expect("list the tables");
         let sql = tables
