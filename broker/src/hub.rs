@@ -192,6 +192,11 @@ impl Hub {
         self.state().by_user.contains_key(&user)
     }
 
+    /// The users with a signed-in connection now.
+    pub fn online_users(&self) -> Vec<UserId> {
+        self.state().by_user.keys().copied().collect()
+    }
+
     /// The user's login if they have a signed-in connection now.
     pub fn login_if_online(&self, user: UserId) -> Option<String> {
         let state = self.state();

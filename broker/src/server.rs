@@ -66,6 +66,8 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     /// This broker's identity among the brokers sharing its database.
     pub cluster_id: BrokerId,
+    /// Where the listener hands users whose presence changed on another broker.
+    pub remote_presence: tokio::sync::mpsc::UnboundedSender<Vec<crate::store::UserId>>,
 }
 
 impl Ctx {
@@ -82,6 +84,7 @@ pub struct Broker {
     metrics_listener: Option<TcpListener>,
     ctx: Arc<Ctx>,
     presence: presence::Changes,
+    presence_elsewhere: presence::ChangesElsewhere,
 }
 
 impl Broker {
@@ -98,6 +101,11 @@ impl Broker {
         }
         let applied = store.migrate().await.context("applying the database migrations")?;
         tracing::info!(applied = applied.len(), "database schema is up to date");
+        // This broker's row must exist before its users' rows are written.
+        store
+            .heartbeat(&[], Duration::from_millis(settings.cluster_stale_ms))
+            .await
+            .context("joining the cluster (the brokers table)")?;
         let params = scrypt::Params::new(settings.scrypt_log_n, settings.scrypt_r, settings.scrypt_p, 32)
             .map_err(|e| anyhow::anyhow!("scrypt parameters: {e}"))?;
         let hasher = Hasher::new(params, settings.hash_concurrency(), settings.hash_queue)?;
@@ -116,12 +124,14 @@ impl Broker {
         let failures = Backoff::new(store.clone(), BackoffRules { free: settings.login_failures, max: backoff_max });
         let registrations = Window::new(store.clone(), settings.registrations_per_minute, REGISTRATION_WINDOW);
         let publish_rate = PublishRate::new(store.clone(), settings.publish_rate, settings.publish_burst);
+        let (remote_presence, presence_elsewhere) = tokio::sync::mpsc::unbounded_channel();
         let cluster_id = store.broker_id();
         tracing::info!(broker = %cluster_id, "cluster member id");
         let notes = MessageNotes::start(store.clone(), cluster_id, metrics.clone());
         let ctx = Ctx {
             committer: Committer::start(store.clone(), subscriptions.clone(), metrics.clone(), notes),
             cluster_id,
+            remote_presence,
             subscriptions,
             store,
             hub: Hub::with_presence(report_presence),
@@ -133,7 +143,7 @@ impl Broker {
             metrics,
             settings,
         };
-        Ok(Broker { listener, tls, metrics_listener, ctx: Arc::new(ctx), presence })
+        Ok(Broker { listener, tls, metrics_listener, ctx: Arc::new(ctx), presence, presence_elsewhere })
     }
 
     /// The address the broker listens on (the real port when bound to port 0).
@@ -149,14 +159,14 @@ impl Broker {
     /// Serves until `shutdown` is cancelled, then stops reading, answers what was read
     /// (at most the shutdown grace), sends `shutting_down` and closes every connection.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Broker { listener, tls, metrics_listener, ctx, presence } = self;
+        let Broker { listener, tls, metrics_listener, ctx, presence, presence_elsewhere } = self;
         let tracker = TaskTracker::new();
         if let Some(metrics_listener) = metrics_listener {
             tracker.spawn(metrics::serve(metrics_listener, ctx.metrics.clone(), shutdown.clone()));
         }
         tracker.spawn(sweep_sessions(ctx.clone(), shutdown.clone()));
         tracker.spawn(sweep_limits(ctx.clone(), shutdown.clone()));
-        tracker.spawn(presence::announce(ctx.clone(), presence, shutdown.clone()));
+        tracker.spawn(presence::announce(ctx.clone(), presence, presence_elsewhere, shutdown.clone()));
         tracker.spawn(cluster::listen::run(ctx.clone(), shutdown.clone()));
         let total = Arc::new(Semaphore::new(ctx.settings.max_connections));
         // Refusing takes a moment (the error is written, input drained); past this many at

@@ -175,6 +175,14 @@ pub struct Settings {
     #[arg(long, env = "JOINT_CLUSTER_CHECK_MS", default_value_t = 1_000)]
     pub cluster_check_ms: u64,
 
+    /// How often this broker records that it is alive (for presence across brokers), in ms.
+    #[arg(long, env = "JOINT_CLUSTER_HEARTBEAT_MS", default_value_t = 3_000)]
+    pub cluster_heartbeat_ms: u64,
+
+    /// A broker unseen for this long (killed, say) no longer counts its users online, in ms.
+    #[arg(long, env = "JOINT_CLUSTER_STALE_MS", default_value_t = 15_000)]
+    pub cluster_stale_ms: u64,
+
     /// How long shutdown may spend answering requests already read, in milliseconds.
     #[arg(long, env = "JOINT_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -204,6 +212,9 @@ impl Settings {
         }
         if self.max_connections == 0 || self.max_connections_per_ip == 0 || self.max_inflight == 0 {
             return Err("connection and in-flight limits must be at least 1".into());
+        }
+        if self.cluster_stale_ms < 2 * self.cluster_heartbeat_ms {
+            return Err("--cluster-stale-ms must be at least twice --cluster-heartbeat-ms".into());
         }
         if self.publish_rate > 0 && self.publish_burst == 0 {
             return Err("--publish-burst must be at least 1 when --publish-rate is set".into());

@@ -124,5 +124,8 @@ async fn handle(ctx: &Ctx, payload: &str) {
     match note {
         Note::Messages { ranges, .. } => remote::messages(ctx, &ranges).await,
         Note::Events { events, .. } => remote::events(ctx, events).await,
+        Note::Presence { users, .. } => {
+            let _ = ctx.remote_presence.send(users);
+        }
     }
 }

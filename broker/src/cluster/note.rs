@@ -43,6 +43,14 @@ pub enum Note {
         /// Which.
         ranges: Vec<Range>,
     },
+    /// Users whose presence on the sending broker changed: each broker checks whether
+    /// they are online anywhere once its debounce is over.
+    Presence {
+        /// Who sent it.
+        from: BrokerId,
+        /// The users.
+        users: Vec<UserId>,
+    },
     /// A change's effects.
     Events {
         /// Who committed the change.
@@ -118,6 +126,10 @@ impl Note {
                 let ranges = words.map(parse_range).collect::<Option<Vec<Range>>>()?;
                 Some(Note::Messages { from, ranges })
             }
+            "p" => {
+                let users = words.map(|w| w.parse().ok()).collect::<Option<Vec<UserId>>>()?;
+                Some(Note::Presence { from, users })
+            }
             "e" => {
                 let packed = base64::engine::general_purpose::STANDARD.decode(words.next()?).ok()?;
                 let events = rmp_serde::from_slice(&packed).ok()?;
@@ -130,7 +142,7 @@ impl Note {
     /// Who sent the note.
     pub fn from(&self) -> BrokerId {
         match self {
-            Note::Messages { from, .. } | Note::Events { from, .. } => *from,
+            Note::Messages { from, .. } | Note::Presence { from, .. } | Note::Events { from, .. } => *from,
         }
     }
 }
@@ -145,13 +157,23 @@ fn parse_range(word: &str) -> Option<Range> {
 /// The payloads announcing `ranges` committed by `from`: as few as fit under
 /// [`MAX_PAYLOAD`] each.
 pub fn message_payloads(from: BrokerId, ranges: &[Range]) -> Vec<String> {
-    let head = format!("m {from}");
+    let words = ranges.iter().map(|r| format!("{}:{}-{}", r.gid, r.first, r.last));
+    word_payloads(&format!("m {from}"), words)
+}
+
+/// The payloads telling that the presence of `users` on `from` changed.
+pub fn presence_payloads(from: BrokerId, users: &[UserId]) -> Vec<String> {
+    word_payloads(&format!("p {from}"), users.iter().map(|u| u.to_string()))
+}
+
+/// `head` followed by the words, split into payloads under [`MAX_PAYLOAD`].
+fn word_payloads(head: &str, words: impl Iterator<Item = String>) -> Vec<String> {
     let mut payloads = Vec::new();
-    let mut current = head.clone();
-    for range in ranges {
-        let word = format!(" {}:{}-{}", range.gid, range.first, range.last);
+    let mut current = head.to_owned();
+    for word in words {
+        let word = format!(" {word}");
         if current.len() + word.len() > MAX_PAYLOAD && current.len() > head.len() {
-            payloads.push(std::mem::replace(&mut current, head.clone()));
+            payloads.push(std::mem::replace(&mut current, head.to_owned()));
         }
         current.push_str(&word);
     }
@@ -259,6 +281,19 @@ mod tests {
         assert_eq!(to, (1..=5000).collect::<Vec<UserId>>());
         assert_eq!(tokens.len(), 256);
         assert_eq!(deleted, 3);
+    }
+
+    #[test]
+    fn presence_notes_read_back() {
+        let from = BrokerId::random();
+        let users: Vec<UserId> = (1..=3000).collect();
+        let mut read = Vec::new();
+        for payload in presence_payloads(from, &users) {
+            assert!(payload.len() <= MAX_PAYLOAD);
+            let Some(Note::Presence { users, .. }) = Note::parse(&payload) else { panic!("a presence note") };
+            read.extend(users);
+        }
+        assert_eq!(read, users);
     }
 
     #[test]

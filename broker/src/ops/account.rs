@@ -72,9 +72,10 @@ pub async fn delete_account(
 pub async fn users(ctx: &Ctx, reply: Reply, after: Option<String>, limit: Option<u64>) -> Result<Outcome, BrokerError> {
     let window = paging::list_window(after, limit)?;
     let (accounts, more) = ctx.store.users(window.after.as_deref(), window.limit).await?;
+    let online = super::online(ctx, &accounts.iter().map(|a| a.id).collect::<Vec<_>>()).await?;
     let entries: Vec<UserEntry> = accounts
         .iter()
-        .map(|a| UserEntry { login: a.login.clone(), name: a.name.clone(), online: ctx.hub.online(a.id) })
+        .map(|a| UserEntry { login: a.login.clone(), name: a.name.clone(), online: online.contains(&a.id) })
         .collect();
     Ok(reply.page(ctx.settings.max_frame, entries, more, |users, more| UsersPage { users, more }))
 }
@@ -83,6 +84,6 @@ pub async fn users(ctx: &Ctx, reply: Reply, after: Option<String>, limit: Option
 pub async fn user(ctx: &Ctx, reply: Reply, me: &Session, login: String) -> Result<Outcome, BrokerError> {
     let login = names::login("login", &login)?;
     let (account, groups) = ctx.store.user(me.account.id, &login).await?;
-    let online = ctx.hub.online(account.id);
+    let online = super::online(ctx, &[account.id]).await?.contains(&account.id);
     Ok(reply.ok(&UserDetail { login: account.login, name: account.name, online, groups }))
 }

@@ -73,8 +73,9 @@ pub async fn members(
     let name = names::group_name("group", &group)?;
     let window = paging::list_window(after, limit)?;
     let (rows, more) = ctx.store.members(me.account.id, &name, window.after.as_deref(), window.limit).await?;
+    let online = super::online(ctx, &rows.iter().map(|m| m.id).collect::<Vec<_>>()).await?;
     let entries: Vec<UserEntry> =
-        rows.into_iter().map(|m| UserEntry { online: ctx.hub.online(m.id), login: m.login, name: m.name }).collect();
+        rows.into_iter().map(|m| UserEntry { online: online.contains(&m.id), login: m.login, name: m.name }).collect();
     Ok(reply.page(ctx.settings.max_frame, entries, more, |members, more| MembersPage { members, more }))
 }
 

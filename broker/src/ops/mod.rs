@@ -106,6 +106,15 @@ impl From<Shared> for Effect {
     }
 }
 
+/// Which of `users` are signed in on any broker: here, or on another live one.
+async fn online(ctx: &Ctx, users: &[UserId]) -> Result<std::collections::HashSet<UserId>, BrokerError> {
+    let mut online: std::collections::HashSet<UserId> = users.iter().copied().filter(|u| ctx.hub.online(*u)).collect();
+    let elsewhere: Vec<UserId> = users.iter().copied().filter(|u| !online.contains(u)).collect();
+    let stale = std::time::Duration::from_millis(ctx.settings.cluster_stale_ms);
+    online.extend(ctx.store.online_anywhere(&elsewhere, stale).await?);
+    Ok(online)
+}
+
 /// Tells the other brokers the effects of a change committed without a note of its own
 /// (those not ordered with messages: session ends, read markers).
 async fn announce(ctx: &Ctx, effects: &[Effect]) {

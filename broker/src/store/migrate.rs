@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_legacy_imports.sql",
         sql: include_str!("../../../sql/0005_legacy_imports.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_cluster_presence.sql",
+        sql: include_str!("../../../sql/0006_cluster_presence.sql"),
+    },
     Migration { version: 7, name: "0007_limits.sql", sql: include_str!("../../../sql/0007_limits.sql") },
     Migration { version: 8, name: "0008_read_scaling.sql", sql: include_str!("../../../sql/0008_read_scaling.sql") },
 ];

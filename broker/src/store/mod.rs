@@ -9,6 +9,7 @@ mod limits;
 mod messages;
 pub mod migrate;
 mod moderation;
+mod online;
 mod order;
 mod standby;
 mod status;

@@ -306,3 +306,106 @@ async fn deletions_and_read_markers_reach_other_brokers() {
     assert!(matches!(next_event(&mut bob_events).await, Event::GroupAdded(_)));
     assert_no_event(&mut bob_events, 300).await;
 }
+
+/// The next `presence` event, skipping any other.
+async fn next_presence(events: &mut Events) -> (String, bool) {
+    loop {
+        if let Event::Presence { login, online } = next_event_or_presence(events).await {
+            return (login, online);
+        }
+    }
+}
+
+/// Asserts that no `presence` event arrives within `ms` milliseconds.
+async fn assert_no_presence(events: &mut Events, ms: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.next()).await {
+        if let joint_wire::ClientEvent::Event(Event::Presence { .. }) = event {
+            panic!("unexpected {event:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_is_cluster_wide() {
+    let apps = brokers(3, |s| {
+        s.cluster_heartbeat_ms = 200;
+        s.cluster_stale_ms = 1_000;
+    })
+    .await;
+    let (ann, mut ann_events) = apps[0].user("ann").await;
+    apps[0].user("bob").await;
+    ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    ann.subscribe("Team", None, None).await.unwrap();
+    assert_no_presence(&mut ann_events, 1500).await;
+
+    let (bob_b, bob_b_events) = apps[1].login("bob").await;
+    assert_eq!(next_presence(&mut ann_events).await, ("bob".into(), true), "signed in on B, announced on A");
+    let members = ann.members("Team", None, None).await.unwrap();
+    assert!(members.members.iter().any(|m| m.login == "bob" && m.online), "members on A: {members:?}");
+    let (bob_c, bob_c_events) = apps[2].login("bob").await;
+    drop((bob_b, bob_b_events));
+    assert_no_presence(&mut ann_events, 2500).await;
+    drop((bob_c, bob_c_events));
+    assert_eq!(next_presence(&mut ann_events).await, ("bob".into(), false), "gone from every broker");
+}
+
+#[tokio::test]
+async fn the_users_of_a_killed_broker_go_offline_within_the_stale_bound() {
+    let apps = brokers(1, |s| {
+        s.cluster_heartbeat_ms = 200;
+        s.cluster_stale_ms = 1_000;
+    })
+    .await;
+    let (ann, mut ann_events) = apps[0].user("ann").await;
+    apps[0].user("bob").await;
+    ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    ann.subscribe("Team", None, None).await.unwrap();
+    // A broker that says bob signed in on it, and then dies without a word: its rows stay.
+    let sql = apps[0].db.sql().await;
+    let dead = "0123456789abcdef0123456789abcdef";
+    sql.batch_execute(&format!(
+        "INSERT INTO brokers (id, seen_at) VALUES ('{dead}', now());
+         INSERT INTO online_users (broker_id, user_id) SELECT '{dead}', id FROM users WHERE login = 'bob';
+         SELECT pg_notify('joint', 'p {dead} ' || id) FROM users WHERE login = 'bob';"
+    ))
+    .await
+    .unwrap();
+    // Its heartbeat, until it is killed.
+    let heartbeat = {
+        let sql = apps[0].db.sql().await;
+        tokio::spawn(async move {
+            loop {
+                sql.execute("UPDATE brokers SET seen_at = now() WHERE id = $1", &[&dead]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    assert_eq!(next_presence(&mut ann_events).await, ("bob".into(), true));
+    heartbeat.abort();
+    let killed = Instant::now();
+    assert_eq!(next_presence(&mut ann_events).await, ("bob".into(), false));
+    let took = killed.elapsed();
+    assert!(took < Duration::from_millis(3500), "offline after {took:?}: stale bound, heartbeat and debounce");
+    let left: i64 = sql.query_one("SELECT count(*) FROM brokers WHERE id = $1", &[&dead]).await.unwrap().get(0);
+    assert_eq!(left, 0, "the dead broker's rows were cleaned");
+}
+
+#[tokio::test]
+async fn two_brokers_starting_together_apply_each_migration_once() {
+    init_logs();
+    let db = Arc::new(TestDb::empty().await);
+    let (a, b) = tokio::join!(
+        spawn_on(db.clone(), Settings::for_tests(&db.url)),
+        spawn_on(db.clone(), Settings::for_tests(&db.url))
+    );
+    let sql = db.sql().await;
+    let rows = sql.query("SELECT version FROM schema_migrations ORDER BY version", &[]).await.unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    let expected: Vec<i32> = joint_broker::store::migrate::MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(versions, expected, "each migration recorded once");
+    // Both serve.
+    for app in [&a, &b] {
+        app.client().await.0.ping().await.unwrap();
+    }
+}

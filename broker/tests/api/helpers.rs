@@ -105,15 +105,17 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    /// Prepares the one query that reads every table of the public schema.
+    /// Prepares the one query that reads every table of the public schema but the UNLOGGED
+    /// ones, which describe live brokers and connections (heartbeats), not data.
     pub async fn new(db: &TestDb) -> Snapshots {
         let db = db.sql().await;
         let tables = db
-            // Rate-limit counts (limit_backoffs, limit_windows, limit_buckets) are meant to
-            // change on refused requests: CONTRACT.md §11 counts refused registrations.
+            // UNLOGGED tables hold rate-limit counts (limit_*), which CONTRACT.md §11 counts
+            // even for refused requests, and who is online on which broker: neither is data.
             .query(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'limit\\_%'
-                 ORDER BY tablename",
+                "SELECT t.tablename FROM pg_tables t
+                 JOIN pg_class c ON c.relname = t.tablename AND c.relnamespace = 'public'::regnamespace
+                 WHERE t.schemaname = 'public' AND c.relpersistence <> 'u' ORDER BY t.tablename",
                 &[],
             )
             .await
