@@ -64,7 +64,11 @@ pub async fn announce(
             }
             Some(users) = elsewhere.recv() => wait(&mut waiting, &mut due, &users),
             _ = heartbeat.tick() => match ctx.store.heartbeat(&ctx.hub.online_users(), stale).await {
-                Ok(forgotten) => {
+                Ok((forgotten, joined)) => {
+                    if joined {
+                        // New to the others (or forgotten by them): they check our users again.
+                        tell_brokers(&ctx, &ctx.hub.online_users()).await;
+                    }
                     if !forgotten.is_empty() {
                         tracing::info!(users = forgotten.len(), "a broker unseen too long was forgotten");
                         tell_brokers(&ctx, &forgotten).await;

@@ -277,6 +277,18 @@ impl Subscriptions {
         behind
     }
 
+    /// Every subscription here as (user, gid, group name), each pair once.
+    pub fn subscribers(&self) -> Vec<(UserId, i64, String)> {
+        let state = self.state();
+        let mut seen = std::collections::HashSet::new();
+        state
+            .groups
+            .iter()
+            .flat_map(|(gid, group)| group.subs.values().map(move |sub| (sub.user, *gid, sub.name.clone())))
+            .filter(|(user, gid, _)| seen.insert((*user, *gid)))
+            .collect()
+    }
+
     /// The groups with subscriptions here.
     pub fn gids(&self) -> Vec<i64> {
         self.state().groups.keys().copied().collect()

@@ -46,12 +46,24 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
                 continue;
             }
         };
-        backoff = BACKOFF_MIN;
         if connected_before {
             ctx.metrics.listener_reconnects.inc();
             tracing::info!("listening for the other brokers' notes again");
         }
         connected_before = true;
+        // What the others changed while nobody listened here (before the first connection,
+        // too: connections accepted meanwhile) is read from PostgreSQL now that new notes
+        // are heard again.
+        if let Err(err) = remote::resync(&ctx).await {
+            tracing::warn!(error = %err, "could not check sessions and memberships after (re)connecting; will retry");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            continue;
+        }
+        backoff = BACKOFF_MIN;
         // Notes sent while nobody listened are gone: storage has what they said. The first
         // tick comes at once.
         let mut tick = tokio::time::interval(period);
@@ -82,7 +94,11 @@ async fn connect(ctx: &Ctx) -> anyhow::Result<Listening> {
     let mut config: tokio_postgres::Config = ctx.settings.database_url.parse()?;
     config.application_name(APPLICATION_NAME);
     config.connect_timeout(Duration::from_secs(3));
-    config.keepalives_idle(Duration::from_secs(30));
+    // A connection that died without a word (a half-open TCP connection) is noticed within
+    // about 25 s, not the kernel's default of many minutes: until then nothing is heard.
+    config.keepalives_idle(Duration::from_secs(10));
+    config.keepalives_interval(Duration::from_secs(5));
+    config.keepalives_retries(3);
     let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
     let (sender, notes) = mpsc::channel(BACKLOG);
     tokio::spawn(async move {

@@ -100,6 +100,15 @@ pub enum Shared {
 }
 
 impl Shared {
+    /// The effect's kind, for logs (which must not hold token hashes or user lists).
+    fn kind(&self) -> &'static str {
+        match self {
+            Shared::Notify { .. } => "notify",
+            Shared::MessageDeleted { .. } => "message_deleted",
+            Shared::EndSessions { .. } => "end_sessions",
+        }
+    }
+
     /// Halves an effect too large for one note: keeps the first half and returns the
     /// second; `None` for one that cannot be split.
     fn split_off_half(&mut self) -> Option<Shared> {
@@ -183,11 +192,20 @@ fn word_payloads(head: &str, words: impl Iterator<Item = String>) -> Vec<String>
     payloads
 }
 
-/// The payloads carrying `effects` from `from`, each with `groups`: as many effects per
-/// note as fit under [`MAX_PAYLOAD`], a list too long for one note split across several.
-/// An effect that still does not fit (a single huge event) is dropped and logged.
+/// The most groups an event note carries: a (gid, last seq) pair takes at most 19 bytes of
+/// MessagePack, 26 in base64, so 150 of them leave half a note for the effects.
+const GROUPS_PER_NOTE: usize = 150;
+
+/// The payloads carrying `effects` from `from`: as many effects per note as fit under
+/// [`MAX_PAYLOAD`], a list too long for one note split across several. Every note with
+/// effects carries the same groups; a change of more groups than one note holds (an account
+/// in hundreds of groups deleted) first sends the others in notes of their own, which bring
+/// those groups' messages up to date before the effects arrive. An effect that still does
+/// not fit (a single huge event) is dropped and logged.
 pub fn event_payloads(from: BrokerId, groups: &[(i64, i64)], effects: Vec<Shared>) -> Vec<String> {
-    let mut payloads = Vec::new();
+    let (leading, groups) = groups.split_at(groups.len().saturating_sub(GROUPS_PER_NOTE));
+    let mut payloads: Vec<String> =
+        leading.chunks(GROUPS_PER_NOTE).map(|chunk| encode_events(from, chunk, &[])).collect();
     let mut current: Vec<Shared> = Vec::new();
     let mut pending: std::collections::VecDeque<Shared> = effects.into();
     while let Some(effect) = pending.pop_front() {
@@ -208,7 +226,7 @@ pub fn event_payloads(from: BrokerId, groups: &[(i64, i64)], effects: Vec<Shared
                 pending.push_front(second);
                 pending.push_front(first);
             }
-            None => tracing::error!(effect = ?first, "an effect too large for a note was not shared"),
+            None => tracing::error!(effect = first.kind(), "an effect too large for a note was not shared"),
         }
     }
     if !current.is_empty() {
@@ -281,6 +299,34 @@ mod tests {
         assert_eq!(to, (1..=5000).collect::<Vec<UserId>>());
         assert_eq!(tokens.len(), 256);
         assert_eq!(deleted, 3);
+    }
+
+    #[test]
+    fn a_change_of_many_groups_sends_them_first_and_keeps_its_effects() {
+        let from = BrokerId::random();
+        let groups: Vec<(i64, i64)> = (0..2000).map(|i| (i64::MAX - i, i64::MAX / 3 + i)).collect();
+        let effects = vec![
+            Shared::EndSessions { tokens: vec![[9u8; 32]], reason: EndReason::AccountDeleted },
+            Shared::Notify {
+                to: (1..=300).collect(),
+                event: Event::MemberLeft { group: "g".into(), gid: 1, login: "bob".into() },
+            },
+        ];
+        let payloads = event_payloads(from, &groups, effects.clone());
+        let (mut read_groups, mut read_effects) = (Vec::new(), Vec::new());
+        for payload in &payloads {
+            assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
+            let Some(Note::Events { events, .. }) = Note::parse(payload) else { panic!("not an event note") };
+            assert!(read_effects.is_empty() || !events.effects.is_empty(), "every group comes before the effects");
+            for group in events.groups {
+                if !read_groups.contains(&group) {
+                    read_groups.push(group);
+                }
+            }
+            read_effects.extend(events.effects);
+        }
+        assert_eq!(read_groups, groups);
+        assert_eq!(read_effects, effects);
     }
 
     #[test]

@@ -6,7 +6,11 @@ use crate::connection;
 use crate::error::BrokerError;
 use crate::ops::Effect;
 use crate::server::Ctx;
+use crate::store::{GroupChange, UserId};
 use crate::subscriptions::{catch_up, CatchUp, Outgoing};
+use crate::token::TokenHash;
+use joint_wire::message::{EndReason, Event, RemovedReason};
+use std::collections::HashMap;
 
 /// The most messages read from PostgreSQL at a time for one range.
 const READ: i64 = 500;
@@ -62,18 +66,56 @@ pub(super) async fn fan_out_to(ctx: &Ctx, gid: i64, last: i64) -> Result<(), Bro
     }
 }
 
-/// Reads the `last_seq` of every group with subscribers here (one query, under their
-/// gates) and sends the subscriptions behind it to storage: what a lost note would
-/// otherwise have held back.
+/// Reads the `last_seq` of every group with subscribers here (one query) and sends the
+/// subscriptions behind it to storage: what a lost note would otherwise have held back.
+/// Only a group found behind has its gate taken, and only after the read: a local batch
+/// committed before the read holds its gate until its acks and messages are out, so the
+/// catch-up never overtakes an ack, and the groups that are up to date never wait.
 pub(super) async fn check(ctx: &Ctx) -> Result<(), BrokerError> {
     let gids = ctx.subscriptions.gids();
     if gids.is_empty() {
         return Ok(());
     }
-    let _gates = ctx.store.gate(gids.iter().copied()).await;
     for (gid, last_seq) in ctx.store.last_seqs_of(&gids).await? {
-        spawn_catch_ups(ctx, ctx.subscriptions.catch_up_to(gid, last_seq));
+        if ctx.subscriptions.fan_out_position(gid).is_some_and(|(_, seen)| seen < last_seq) {
+            let _gate = ctx.store.gate([gid]).await;
+            spawn_catch_ups(ctx, ctx.subscriptions.catch_up_to(gid, last_seq));
+        }
     }
+    Ok(())
+}
+
+/// Brings this broker back in line after a time it could not hear the others (its
+/// listening connection was new or lost): their notes of that time are gone, so sessions
+/// that died elsewhere are ended here, and subscriptions whose membership or group is gone
+/// are dropped, each told as a local change would tell it. Messages are [`check`]'s part.
+pub(super) async fn resync(ctx: &Ctx) -> Result<(), BrokerError> {
+    let dead = ctx.store.dead_tokens(&ctx.hub.tokens_in_use()).await?;
+    let mut effects = Vec::new();
+    for reason in [EndReason::Logout, EndReason::AccountDeleted, EndReason::Disabled] {
+        let tokens: Vec<TokenHash> = dead.iter().filter(|(_, r)| *r == reason).map(|(token, _)| *token).collect();
+        if !tokens.is_empty() {
+            effects.push(Effect::EndSessions { tokens, reason });
+        }
+    }
+    let names: HashMap<(UserId, i64), String> =
+        ctx.subscriptions.subscribers().into_iter().map(|(user, gid, name)| ((user, gid), name)).collect();
+    let pairs: Vec<(UserId, i64)> = names.keys().copied().collect();
+    for (user, gid, deleted_at_seq) in ctx.store.lost_memberships(&pairs).await? {
+        let Some(group) = names.get(&(user, gid)).cloned() else { continue };
+        let event = match deleted_at_seq {
+            Some(last_seq) => Event::GroupDeleted { group, gid: gid as u64, last_seq: last_seq as u64 },
+            None => Event::GroupRemoved { group, gid: gid as u64, reason: RemovedReason::Removed },
+        };
+        effects.push(Effect::Notify(GroupChange { to: vec![user], event }));
+    }
+    if !effects.is_empty() {
+        tracing::info!(
+            changes = effects.len(),
+            "applied what the other brokers changed while this one could not hear them"
+        );
+    }
+    connection::apply(ctx, None, effects);
     Ok(())
 }
 

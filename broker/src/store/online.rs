@@ -14,18 +14,23 @@ const FORGET_STALE: &str = "WITH gone AS (DELETE FROM brokers WHERE seen_at < no
 impl Store {
     /// This broker's heartbeat: refreshes its row, makes its users' rows exactly `online`
     /// (repairing any write that failed), and forgets brokers unseen for `stale`. Returns
-    /// the users of the brokers forgotten, whose presence may have changed.
-    pub async fn heartbeat(&self, online: &[UserId], stale: Duration) -> Result<Vec<UserId>, BrokerError> {
+    /// the users of the brokers forgotten, whose presence may have changed, and whether this
+    /// broker's own row was new: at its first heartbeat, or when the others had forgotten it
+    /// (a heartbeat that came too late), so that its users must be announced again.
+    pub async fn heartbeat(&self, online: &[UserId], stale: Duration) -> Result<(Vec<UserId>, bool), BrokerError> {
         let id = self.id.to_string();
         self.timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            tx.execute(
-                "INSERT INTO brokers (id, seen_at) VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET seen_at = now()",
-                &[&id],
-            )
-            .await
-            .map_err(db_error)?;
+            let joined: bool = tx
+                .query_one(
+                    "INSERT INTO brokers (id, seen_at) VALUES ($1, now())
+                     ON CONFLICT (id) DO UPDATE SET seen_at = now() RETURNING xmax = 0",
+                    &[&id],
+                )
+                .await
+                .map_err(db_error)?
+                .get(0);
             tx.execute("DELETE FROM online_users WHERE broker_id = $1 AND user_id <> ALL($2)", &[&id, &online])
                 .await
                 .map_err(db_error)?;
@@ -37,7 +42,7 @@ impl Store {
             .map_err(db_error)?;
             let rows = tx.query(FORGET_STALE, &[&stale.as_secs_f64()]).await.map_err(db_error)?;
             tx.commit().await.map_err(db_error)?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            Ok((rows.iter().map(|r| r.get(0)).collect(), joined))
         })
         .await
     }

@@ -409,3 +409,82 @@ async fn two_brokers_starting_together_apply_each_migration_once() {
         app.client().await.0.ping().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn what_changed_while_the_listening_connection_was_down_is_applied_when_it_is_back() {
+    let apps = brokers(1, |_| {}).await;
+    let (ann, _ae) = apps[0].user("ann").await;
+    apps[0].user("bob").await;
+    apps[0].user("carol").await;
+    let team = ann.group_create("Team", &strings(&["bob", "carol"])).await.unwrap();
+    let side = ann.group_create("Side", &strings(&["carol"])).await.unwrap();
+    let (bob, mut bob_events) = apps[0].login("bob").await;
+    bob.subscribe("Team", None, None).await.unwrap();
+    let (carol, mut carol_events) = apps[0].login("carol").await;
+    carol.subscribe("Team", None, None).await.unwrap();
+    carol.subscribe("Side", None, None).await.unwrap();
+    // Changes other brokers made whose notes nobody here heard: written straight into the
+    // tables, then the listening connection is cut.
+    let sql = apps[0].db.sql().await;
+    sql.batch_execute(&format!(
+        "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE login = 'bob');
+         DELETE FROM memberships WHERE gid = {} AND user_id = (SELECT id FROM users WHERE login = 'carol');
+         UPDATE groups SET deleted_at = now() WHERE gid = {};",
+        team.gid, side.gid
+    ))
+    .await
+    .unwrap();
+    assert_eq!(terminate_listeners(&sql, &apps[0].db.name).await, 1);
+    assert_eq!(
+        next_event(&mut bob_events).await,
+        Event::SessionEnded { reason: joint_wire::message::EndReason::Logout }
+    );
+    assert_eq!(code(bob.me().await), joint_wire::ErrorCode::Unauthenticated, "signed out here too");
+    let mut told = vec![next_event(&mut carol_events).await, next_event(&mut carol_events).await];
+    told.sort_by_key(|event| format!("{event:?}"));
+    assert_eq!(
+        told,
+        vec![
+            Event::GroupDeleted { group: "Side".into(), gid: side.gid, last_seq: 0 },
+            Event::GroupRemoved {
+                group: "Team".into(),
+                gid: team.gid,
+                reason: joint_wire::message::RemovedReason::Removed
+            },
+        ]
+    );
+    // Her subscriptions are gone: a later message of Team does not reach her.
+    insert_unannounced(&sql, team.gid as i64, 1).await;
+    assert_no_event(&mut carol_events, 1500).await;
+}
+
+#[tokio::test]
+async fn a_broker_forgotten_for_a_late_heartbeat_announces_its_users_again() {
+    init_logs();
+    let db = Arc::new(TestDb::create().await);
+    let mut settings = Settings::for_tests(&db.url);
+    settings.cluster_heartbeat_ms = 200;
+    let watcher = spawn_on(db.clone(), settings.clone()).await;
+    // bob's broker beats every 4 s, so it stays forgotten well past the debounce.
+    settings.cluster_heartbeat_ms = 4_000;
+    let late = spawn_on(db.clone(), settings).await;
+    let (ann, mut ann_events) = watcher.user("ann").await;
+    watcher.user("bob").await;
+    ann.group_create("Team", &strings(&["bob"])).await.unwrap();
+    ann.subscribe("Team", None, None).await.unwrap();
+    let (_bob, _be) = late.login("bob").await;
+    assert_eq!(next_presence(&mut ann_events).await, ("bob".into(), true));
+    // bob's broker looks dead (its heartbeat is an hour late): the watcher's next heartbeat
+    // forgets it and announces bob offline.
+    let sql = db.sql().await;
+    sql.batch_execute(
+        "UPDATE brokers SET seen_at = now() - interval '1 hour'
+         WHERE id IN (SELECT broker_id FROM online_users WHERE user_id = (SELECT id FROM users WHERE login = 'bob'))",
+    )
+    .await
+    .unwrap();
+    assert_eq!(next_presence(&mut ann_events).await, ("bob".into(), false));
+    // Its next heartbeat finds its row gone and tells the others about its users again.
+    let event = tokio::time::timeout(Duration::from_secs(6), next_presence(&mut ann_events)).await;
+    assert_eq!(event.expect("announced again within a heartbeat"), ("bob".into(), true));
+}
