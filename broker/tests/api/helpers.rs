@@ -174,3 +174,39 @@ pub async fn assert_answers_ping(raw: &mut RawConn, what: &str) {
         panic!("{what}: the connection no longer answers a ping: {err:?}");
     }
 }
+
+/// The `retry_after_ms` of a `rate_limited` refusal; panics on any other outcome.
+pub fn retry_after(result: Result<impl std::fmt::Debug, joint_wire::ClientError>) -> u64 {
+    match result {
+        Err(joint_wire::ClientError::Broker(body)) => {
+            assert_eq!(body.code, joint_wire::ErrorCode::RateLimited, "{body:?}");
+            body.retry_after_ms.expect("rate_limited carries retry_after_ms")
+        }
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+}
+
+/// Sends 20 wrong guesses of ann's password at once, one connection each, taking the
+/// brokers in turn, and returns how many were checked (`bad_credentials`); every other
+/// answer must be `rate_limited`. Start the brokers with slow hashes, so that every guess
+/// is in flight at once.
+pub async fn parallel_wrong_guesses(brokers: &[&TestApp]) -> usize {
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let (client, events) = brokers[n % brokers.len()].client().await;
+        tasks.push(tokio::spawn(async move {
+            let result = client.login("ann", "wrong-password").await;
+            drop(events);
+            result.map(drop).map_err(|e| e.code())
+        }));
+    }
+    let mut bad_credentials = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Err(Some(joint_wire::ErrorCode::BadCredentials)) => bad_credentials += 1,
+            Err(Some(joint_wire::ErrorCode::RateLimited)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    bad_credentials
+}

@@ -3,18 +3,8 @@
 
 use crate::helpers::*;
 use joint_wire::message::{Incoming, Request};
-use joint_wire::{ClientError, ErrorCode};
+use joint_wire::ErrorCode;
 use std::time::Duration;
-
-fn retry_after(result: Result<impl std::fmt::Debug, ClientError>) -> u64 {
-    match result {
-        Err(ClientError::Broker(body)) => {
-            assert_eq!(body.code, ErrorCode::RateLimited, "{body:?}");
-            body.retry_after_ms.expect("rate_limited carries retry_after_ms")
-        }
-        other => panic!("expected rate_limited, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn failed_logins_back_off_and_a_success_resets() {
@@ -234,23 +224,7 @@ async fn parallel_guesses_cannot_outrun_the_backoff() {
     })
     .await;
     app.user("ann").await;
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        let (client, events) = app.client().await;
-        tasks.push(tokio::spawn(async move {
-            let result = client.login("ann", "wrong-password").await;
-            drop(events);
-            result.map(drop).map_err(|e| e.code())
-        }));
-    }
-    let mut bad_credentials = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Err(Some(ErrorCode::BadCredentials)) => bad_credentials += 1,
-            Err(Some(ErrorCode::RateLimited)) => {}
-            other => panic!("{other:?}"),
-        }
-    }
+    let bad_credentials = parallel_wrong_guesses(&[&app]).await;
     assert!(bad_credentials <= 5, "{bad_credentials} guesses were checked; at most 5 may be");
 }
 

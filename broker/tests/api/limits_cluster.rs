@@ -4,20 +4,10 @@
 //! `unavailable`, never skipped.
 
 use crate::helpers::*;
-use joint_wire::{Client, ClientError, ErrorCode};
+use joint_wire::{Client, ErrorCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn retry_after(result: Result<impl std::fmt::Debug, ClientError>) -> u64 {
-    match result {
-        Err(ClientError::Broker(body)) => {
-            assert_eq!(body.code, ErrorCode::RateLimited, "{body:?}");
-            body.retry_after_ms.expect("rate_limited carries retry_after_ms")
-        }
-        other => panic!("expected rate_limited, got {other:?}"),
-    }
-}
 
 /// A second broker on the first one's database, with the same settings.
 async fn second_broker(first: &TestApp) -> TestApp {
@@ -98,23 +88,7 @@ async fn parallel_guesses_spread_over_two_brokers_cannot_outrun_the_backoff() {
     .await;
     let b = second_broker(&a).await;
     a.user("ann").await;
-    let mut tasks = Vec::new();
-    for n in 0..20 {
-        let (client, events) = if n % 2 == 0 { a.client().await } else { b.client().await };
-        tasks.push(tokio::spawn(async move {
-            let result = client.login("ann", "wrong-password").await;
-            drop(events);
-            result.map(drop).map_err(|e| e.code())
-        }));
-    }
-    let mut bad_credentials = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Err(Some(ErrorCode::BadCredentials)) => bad_credentials += 1,
-            Err(Some(ErrorCode::RateLimited)) => {}
-            other => panic!("{other:?}"),
-        }
-    }
+    let bad_credentials = parallel_wrong_guesses(&[&a, &b]).await;
     assert!(bad_credentials <= 5, "{bad_credentials} guesses were checked; at most 5 may be");
 }
 
