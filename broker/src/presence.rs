@@ -138,7 +138,7 @@ async fn record(ctx: &Ctx, users: &[UserId]) {
 }
 
 async fn tell_brokers(ctx: &Ctx, users: &[UserId]) {
-    if let Err(err) = ctx.store.notify(&presence_payloads(ctx.cluster_id, users)).await {
+    if let Err(err) = ctx.store.notify(&presence_payloads(ctx.store.broker_id(), users)).await {
         tracing::warn!(error = %err, "a presence change was not told to the other brokers");
     }
 }

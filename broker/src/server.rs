@@ -1,7 +1,7 @@
 //! The broker's shared context, the accept loop and the background session sweeper.
 
+use crate::cluster;
 use crate::cluster::notes_out::MessageNotes;
-use crate::cluster::{self, BrokerId};
 use crate::committer::Committer;
 use crate::connection;
 use crate::flood::PublishRate;
@@ -64,8 +64,6 @@ pub struct Ctx {
     pub per_ip: PerIp,
     /// What the metrics endpoint reports.
     pub metrics: Arc<Metrics>,
-    /// This broker's identity among the brokers sharing its database.
-    pub cluster_id: BrokerId,
     /// Where the listener hands users whose presence changed on another broker.
     pub remote_presence: tokio::sync::mpsc::UnboundedSender<Vec<crate::store::UserId>>,
 }
@@ -125,12 +123,10 @@ impl Broker {
         let registrations = Window::new(store.clone(), settings.registrations_per_minute, REGISTRATION_WINDOW);
         let publish_rate = PublishRate::new(store.clone(), settings.publish_rate, settings.publish_burst);
         let (remote_presence, presence_elsewhere) = tokio::sync::mpsc::unbounded_channel();
-        let cluster_id = store.broker_id();
-        tracing::info!(broker = %cluster_id, "cluster member id");
-        let notes = MessageNotes::start(store.clone(), cluster_id, metrics.clone());
+        tracing::info!(broker = %store.broker_id(), "cluster member id");
+        let notes = MessageNotes::start(store.clone(), metrics.clone());
         let ctx = Ctx {
             committer: Committer::start(store.clone(), subscriptions.clone(), metrics.clone(), notes),
-            cluster_id,
             remote_presence,
             subscriptions,
             store,

@@ -133,7 +133,7 @@ async fn handle(ctx: &Ctx, payload: &str) {
         tracing::warn!(len = payload.len(), "a note this broker cannot read was ignored");
         return;
     };
-    if note.from() == ctx.cluster_id {
+    if note.from() == ctx.store.broker_id() {
         return;
     }
     ctx.metrics.notes_received.inc();

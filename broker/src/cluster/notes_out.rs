@@ -5,7 +5,6 @@
 //! others' periodic check brings those messages anyway.
 
 use super::note::{message_payloads, Range};
-use super::BrokerId;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use std::collections::BTreeMap;
@@ -19,10 +18,11 @@ pub struct MessageNotes {
 }
 
 impl MessageNotes {
-    /// Starts the sending task; it ends when every handle is dropped.
-    pub fn start(store: Store, id: BrokerId, metrics: Arc<Metrics>) -> MessageNotes {
+    /// Starts the sending task, which names the notes after `store`'s broker id; it ends
+    /// when every handle is dropped.
+    pub fn start(store: Store, metrics: Arc<Metrics>) -> MessageNotes {
         let (ranges, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, id, metrics, queue));
+        tokio::spawn(run(store, metrics, queue));
         MessageNotes { ranges }
     }
 
@@ -34,7 +34,7 @@ impl MessageNotes {
     }
 }
 
-async fn run(store: Store, id: BrokerId, metrics: Arc<Metrics>, mut queue: mpsc::UnboundedReceiver<Vec<Range>>) {
+async fn run(store: Store, metrics: Arc<Metrics>, mut queue: mpsc::UnboundedReceiver<Vec<Range>>) {
     while let Some(first) = queue.recv().await {
         // Per group, from the first seq to the last of every batch queued: a range may
         // then span other brokers' seqs, which a receiver skips as already delivered.
@@ -50,7 +50,7 @@ async fn run(store: Store, id: BrokerId, metrics: Arc<Metrics>, mut queue: mpsc:
             add(more);
         }
         let ranges: Vec<Range> = merged.into_iter().map(|(gid, (first, last))| Range { gid, first, last }).collect();
-        let payloads = message_payloads(id, &ranges);
+        let payloads = message_payloads(store.broker_id(), &ranges);
         match store.notify(&payloads).await {
             Ok(()) => {
                 metrics.notes_sent.inc_by(payloads.len() as u64);
