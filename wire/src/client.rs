@@ -528,8 +528,7 @@ async fn exchange(transport: &mut Transport, id: u64, request: Request) -> Resul
             Some(Err(e)) => return Err(ClientError::Connect(e.to_string())),
             None => return Err(ClientError::Disconnected),
         };
-        let payload = Payload::parse(&frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        match Incoming::parse(&payload).map_err(|e| ClientError::Protocol(e.to_string()))? {
+        match Incoming::decode(&frame).map_err(|e| ClientError::Protocol(e.to_string()))? {
             Incoming::Ok { re, ok } if re == id => return Ok(ok),
             Incoming::Err { re, err } if re == id => return Err(ClientError::Broker(err)),
             Incoming::ConnectionError(err) => return Err(ClientError::Broker(err)),
@@ -719,19 +718,13 @@ impl Driver {
 
     /// Routes one frame; returns false when the broker is closing the connection.
     async fn receive(&mut self, frame: &[u8], pending: &mut HashMap<u64, Waiting>) -> bool {
-        let payload = match Payload::parse(frame) {
-            Ok(payload) => payload,
-            Err(err) => {
-                tracing::warn!(%err, "ignoring a malformed frame from the broker");
-                return true;
-            }
-        };
-        let incoming = match Incoming::parse(&payload) {
+        let incoming = match Incoming::decode(frame) {
             Ok(incoming) => incoming,
             Err(err) => {
                 // A reply this version cannot read (a newer error code, say) still answers
                 // its request: the caller must not wait for ever.
-                let re = payload.get("re").and_then(rmpv::Value::as_u64);
+                let payload = Payload::parse(frame).ok();
+                let re = payload.as_ref().and_then(|p| p.get("re")).and_then(rmpv::Value::as_u64);
                 match re.and_then(|re| pending.remove(&re)) {
                     Some(Waiting::Caller(reply, _)) => {
                         let _ = reply.send(Err(ClientError::Protocol(err.to_string())));

@@ -18,7 +18,7 @@ pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
 
 /// How deeply values may nest inside a payload; protocol values nest at most three levels,
 /// and the limit keeps hostile input from exhausting the stack.
-const MAX_NESTING: usize = 32;
+pub(crate) const MAX_NESTING: usize = 32;
 
 /// Why the byte stream could not be cut into frames.
 #[derive(Debug, thiserror::Error)]

@@ -1048,6 +1048,19 @@ pub enum Incoming {
 pub struct IncomingError(pub String);
 
 impl Incoming {
+    /// Decodes a payload sent by the broker. The broker writes an event's `ev`, and a reply's
+    /// `re` then `ok`, as their first keys; such payloads are decoded in one pass, straight
+    /// into their types (a subscriber decodes every message it gets, so this is a client's
+    /// hot path). Anything else, and anything the fast path cannot read, goes through
+    /// [`Payload::parse`] and [`Incoming::parse`], whose errors say what is wrong.
+    pub fn decode(bytes: &[u8]) -> Result<Incoming, IncomingError> {
+        if let Some(incoming) = decode_common(bytes) {
+            return Ok(incoming);
+        }
+        let payload = Payload::parse(bytes).map_err(|err| IncomingError(err.reason))?;
+        Incoming::parse(&payload)
+    }
+
     /// Classifies a payload sent by the broker.
     pub fn parse(payload: &Payload) -> Result<Incoming, IncomingError> {
         let err = |what: &str| IncomingError(what.to_owned());
@@ -1070,6 +1083,33 @@ impl Incoming {
             }
             _ => Err(err("neither a reply, an event nor a connection error")),
         }
+    }
+}
+
+/// The fast path of [`Incoming::decode`]: an event whose first key is `ev`, or a reply whose
+/// keys are `re` then `ok`, each exactly one map with nothing after it. `None` for anything
+/// else, including a payload it cannot read.
+fn decode_common(bytes: &[u8]) -> Option<Incoming> {
+    let mut rest = bytes;
+    let keys = rmp::decode::read_map_len(&mut rest).ok()?;
+    let (first, after_first) = rmp::decode::read_str_from_slice(rest).ok()?;
+    match first {
+        "ev" => {
+            let mut input = bytes;
+            let event = Event::deserialize(&mut rmp_serde::Deserializer::new(&mut input)).ok()?;
+            input.is_empty().then_some(Incoming::Event(event))
+        }
+        "re" if keys == 2 => {
+            let mut rest = after_first;
+            let re = rmp::decode::read_int(&mut rest).ok()?;
+            let (second, mut rest) = rmp::decode::read_str_from_slice(rest).ok()?;
+            if second != "ok" {
+                return None;
+            }
+            let ok = rmpv::decode::read_value_with_max_depth(&mut rest, crate::codec::MAX_NESTING).ok()?;
+            rest.is_empty().then_some(Incoming::Ok { re, ok })
+        }
+        _ => None,
     }
 }
 
@@ -1196,17 +1236,81 @@ mod tests {
             Event::Resync,
             Event::MessageDeleted { group: "g".into(), gid: 2, seq: 7 },
             Event::SessionEnded { reason: EndReason::Disabled },
+            Event::Lagged { group: "g".into(), gid: 2, seq: 9 },
+            Event::Message(Message {
+                group: "g".into(),
+                gid: 2,
+                seq: 10,
+                from: "ann".into(),
+                name: "Анна".into(),
+                body: "héllo\n".into(),
+                at: 1_700_000_000_000,
+                deleted: false,
+            }),
         ];
         for event in events {
-            let payload = Payload::parse(&encode_event(&event)).unwrap();
-            assert_eq!(Incoming::parse(&payload).unwrap(), Incoming::Event(event));
+            let bytes = encode_event(&event);
+            let payload = Payload::parse(&bytes).unwrap();
+            assert_eq!(Incoming::parse(&payload).unwrap(), Incoming::Event(event.clone()));
+            // Every event the broker writes takes the one-pass path, with the same result.
+            assert_eq!(decode_common(&bytes), Some(Incoming::Event(event.clone())), "{event:?}");
+            assert_eq!(Incoming::decode(&bytes).unwrap(), Incoming::Event(event));
         }
-        let reply = Payload::parse(&encode_ok(9, &AddedOk { added: vec!["bob".into()] })).unwrap();
+        let bytes = encode_ok(9, &AddedOk { added: vec!["bob".into()] });
+        let reply = Payload::parse(&bytes).unwrap();
         let Incoming::Ok { re, ok } = Incoming::parse(&reply).unwrap() else { panic!("not ok") };
         assert_eq!(re, 9);
         assert_eq!(from_value::<AddedOk>(&ok).unwrap().added, vec!["bob".to_owned()]);
+        assert_eq!(decode_common(&bytes), Some(Incoming::Ok { re, ok }));
         let body = ErrorBody::new(ErrorCode::RateLimited, "slow down").with_retry_after_ms(1000);
-        let conn = Payload::parse(&encode_err(None, &body)).unwrap();
-        assert_eq!(Incoming::parse(&conn).unwrap(), Incoming::ConnectionError(body));
+        let conn = encode_err(None, &body);
+        assert_eq!(Incoming::parse(&Payload::parse(&conn).unwrap()).unwrap(), Incoming::ConnectionError(body.clone()));
+        assert_eq!(Incoming::decode(&conn).unwrap(), Incoming::ConnectionError(body));
+    }
+
+    /// The one-pass path is as strict as the general one: what it cannot vouch for goes the
+    /// general way, and a payload that is not exactly one valid map is an error either way.
+    #[test]
+    fn decoding_a_broker_payload_is_strict_on_every_path() {
+        let event = Event::Read { group: "g".into(), gid: 2, read_seq: 5 };
+        let mut trailing = encode_event(&event);
+        trailing.push(0xc0);
+        assert!(decode_common(&trailing).is_none());
+        assert!(Incoming::decode(&trailing).unwrap_err().0.contains("trailing"));
+        // `ev` first, then `gid` twice.
+        let entries = |gid_twice: bool| {
+            let mut pairs = vec![
+                (Value::from("ev"), Value::from("read")),
+                (Value::from("group"), Value::from("g")),
+                (Value::from("gid"), Value::from(2)),
+                (Value::from("read_seq"), Value::from(5)),
+            ];
+            if gid_twice {
+                pairs.push((Value::from("gid"), Value::from(3)));
+            }
+            crate::codec::encode_value(&Value::Map(pairs))
+        };
+        assert_eq!(decode_common(&entries(false)), Some(Incoming::Event(event.clone())));
+        assert!(decode_common(&entries(true)).is_none());
+        assert!(Incoming::decode(&entries(true)).unwrap_err().0.contains("duplicate"));
+        // `ev` last: valid, read by the general path.
+        let late = crate::codec::encode_value(&Value::Map(vec![
+            (Value::from("group"), Value::from("g")),
+            (Value::from("gid"), Value::from(2)),
+            (Value::from("read_seq"), Value::from(5)),
+            (Value::from("ev"), Value::from("read")),
+        ]));
+        assert!(decode_common(&late).is_none());
+        assert_eq!(Incoming::decode(&late).unwrap(), Incoming::Event(event));
+        // A reply with a third key is not the common shape; the general path refuses it.
+        let odd = crate::codec::encode_value(&Value::Map(vec![
+            (Value::from("re"), Value::from(4)),
+            (Value::from("ok"), Value::Map(vec![])),
+            (Value::from("err"), Value::Map(vec![])),
+        ]));
+        assert!(decode_common(&odd).is_none());
+        assert!(Incoming::decode(&odd).is_err());
+        assert!(Incoming::decode(&[0x92, 1, 2]).is_err());
+        assert!(Incoming::decode(&[]).is_err());
     }
 }

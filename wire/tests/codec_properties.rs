@@ -2,7 +2,7 @@
 //!
 //! Everything goes through the same path the broker and the client use: `frame` or the
 //! encoders, then [`FrameCodec`] as a tokio-util `Decoder`, then [`Payload::parse`] and the
-//! typed readers ([`Envelope::read`], [`Request::parse`], [`Incoming::parse`]).
+//! typed readers ([`Envelope::read`], [`Request::parse`], [`Incoming::parse`], [`Incoming::decode`]).
 
 use bytes::{Bytes, BytesMut};
 use joint_wire::codec::{encode_value, frame, from_value, FrameCodec, FrameError, Payload, DEFAULT_MAX_FRAME};
@@ -65,6 +65,7 @@ fn read_request(payload: Payload) -> Result<(u64, Request), TestCaseError> {
 
 /// Runs every reader of the crate on `bytes` as a payload; any panic fails the calling property.
 fn exercise_payload(bytes: &[u8]) {
+    let _ = Incoming::decode(bytes);
     let Ok(payload) = Payload::parse(bytes) else { return };
     // An accepted payload re-encodes canonically: encoding is a fixed point after one round.
     let canonical = payload.encode();
@@ -716,17 +717,22 @@ proptest! {
         body in error_body(),
         style in vec(any::<u8>(), 1..32),
     ) {
-        let payload = through_the_wire(&widen(&encode_event(&event), &style))?;
+        let wide = widen(&encode_event(&event), &style);
+        let payload = through_the_wire(&wide)?;
         let incoming = Incoming::parse(&payload).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(incoming, Incoming::Event(event));
+        prop_assert_eq!(&incoming, &Incoming::Event(event));
+        // The client's one-pass decoder reads every width the same.
+        prop_assert_eq!(Incoming::decode(&wide).map_err(|e| TestCaseError::fail(e.to_string()))?, incoming);
 
-        let payload = through_the_wire(&widen(&encode_err(re, &body), &style))?;
+        let wide = widen(&encode_err(re, &body), &style);
+        let payload = through_the_wire(&wide)?;
         let incoming = Incoming::parse(&payload).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let expected = match re {
             Some(re) => Incoming::Err { re, err: body },
             None => Incoming::ConnectionError(body),
         };
-        prop_assert_eq!(incoming, expected);
+        prop_assert_eq!(&incoming, &expected);
+        prop_assert_eq!(Incoming::decode(&wide).map_err(|e| TestCaseError::fail(e.to_string()))?, expected);
     }
 }
 

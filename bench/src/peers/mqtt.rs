@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use futures::StreamExt;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
 
-use super::{instant_of, Deliveries, Plan, Published};
+use super::{pace, Deliveries, Plan, Published};
 use crate::payload::{now_ns, since, Stamp};
 
 /// A Mosquitto broker.
@@ -72,7 +72,7 @@ impl MqttPeer {
         for seq in 0..plan.messages {
             let due = plan.due_ns(start_ns, seq);
             if let Some(due) = due {
-                tokio::time::sleep_until(instant_of(due)).await;
+                pace(due).await;
             }
             let sent_ns = due.unwrap_or_else(now_ns);
             let body = Stamp { publisher: plan.publisher, seq, sent_ns }.encode(plan.size);
