@@ -75,6 +75,78 @@ async fn a_retry_with_the_same_cid_is_stored_once() {
     assert_eq!(bob.publish_with_cid("Team", "bob's", "cid-1").await.unwrap().seq, 4);
 }
 
+/// A group's partition's (sequential scans, index scans) as counted by PostgreSQL. Backends
+/// report their counts when idle, at most once a second (and may put it off for ten), so the
+/// caller polls.
+async fn scans_of(db: &tokio_postgres::Client, partition: &str) -> (i64, i64) {
+    let sql =
+        "SELECT coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relid = $1::text::regclass";
+    let row = db.query_one(sql, &[&partition]).await.unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// PostgreSQL caches each connection's plans of the publish statements. One made while the
+/// group's partition held a few rows would read it by a sequential scan, which is fine then,
+/// and stays cached while the partition grows: the duplicate check then scans the whole
+/// partition for every cid of every batch (0.5 s a batch at 100,000 messages, until
+/// autovacuum happens to analyze the table). The check must probe the index whatever the
+/// plan was made from.
+#[tokio::test]
+async fn the_duplicate_check_probes_the_index_with_plans_made_while_the_table_was_small() {
+    let app = spawn_app().await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Grows", &[]).await.unwrap();
+    ann.publish_with_cid("Grows", "first", "c-0").await.unwrap();
+    let db = app.db.sql().await;
+    let row = db.query_one("SELECT m.tableoid::regclass::text, m.gid, m.sender_id FROM messages m", &[]).await.unwrap();
+    let (partition, gid, sender): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    // That read may have scanned the partition: its count is reported now, not later.
+    db.batch_execute("SELECT pg_stat_force_next_flush()").await.unwrap();
+    // Autovacuum's ANALYZE would make every connection plan again, hiding a bad plan. This
+    // statement itself makes them plan again: before the warm-up, as it must be.
+    db.batch_execute(&format!("ALTER TABLE {partition} SET (autovacuum_enabled = off)")).await.unwrap();
+    // Enough publishes, one at a time, for every pooled connection to settle on a cached
+    // plan (PostgreSQL chooses after five executions) while the partition is small.
+    for n in 1..=12 * 16 {
+        ann.publish_with_cid("Grows", "warm", &format!("c-{n}")).await.unwrap();
+    }
+    let grown = "INSERT INTO messages (gid, seq, sender_id, cid, name, body, at)
+                 SELECT $1, g.last_seq + i, $2, 'bulk-' || i, 'Ann', 'x', 0
+                 FROM groups g, generate_series(1, 100000) AS i WHERE g.gid = $1";
+    db.execute(grown, &[&gid, &sender]).await.unwrap();
+    db.execute("UPDATE groups SET last_seq = last_seq + 100000 WHERE gid = $1", &[&gid]).await.unwrap();
+    let before = scans_of(&db, &partition).await;
+    // 50 publishes pipelined on one connection: a few batches, 50 cids to check.
+    let (mut conn, batch) = (signed_in(app.addr, "ann").await, 50u64);
+    let mut frames = Vec::new();
+    for n in 0..batch {
+        let publish =
+            Request::Publish { group: "Grows".into(), body: format!("late {n}"), cid: Some(format!("late-{n}")) };
+        frames.extend(joint_wire::codec::frame(&publish.encode(100 + n)));
+    }
+    conn.send_bytes(&frames).await;
+    let mut acked = 0;
+    while acked < batch {
+        match conn.recv().await.expect("the broker answers every publish") {
+            Incoming::Ok { .. } => acked += 1,
+            Incoming::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // Wait for the broker's backends to report their counts: a sequential scan, or at least
+    // one index probe per cid.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let now = scans_of(&db, &partition).await;
+        if now.0 > before.0 || now.1 - before.1 >= batch as i64 || tokio::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(after.0, before.0, "the grown partition was scanned whole: {before:?} -> {after:?}");
+    assert!(after.1 - before.1 >= batch as i64, "no index probes reported: {before:?} -> {after:?}");
+}
+
 /// How many transactions wrote the group's messages: each row's `xmin` is the id of the
 /// transaction that inserted it. Unlike the database's commit count, it leaves out what the
 /// broker commits beside publishes (sign-ins, limit counts, presence, heartbeats, notes).
