@@ -1,6 +1,7 @@
 //! Messages: group-committed publishes, history pages and read markers.
 
 use super::groups::{find_group_shared, require_member};
+use super::pipelined::{self, PipelinedTx};
 use super::{db_error, Committed, Store, UserId};
 use crate::error::BrokerError;
 use deadpool_postgres::GenericClient;
@@ -93,21 +94,16 @@ const MEMBERS: &str = "SELECT m.gid, m.user_id FROM memberships m JOIN groups g 
 const SENDERS: &str = "SELECT id, login, name FROM users WHERE id = ANY($1)";
 
 /// The first outcome of each (group, sender, cid) already stored: one probe of the unique
-/// index per key (the `LIMIT` keeps the planner from flattening the lateral probe into a join
-/// of its own choosing; see also [`INDEX_PROBES_ONLY`]).
+/// index per key. The `LIMIT` keeps the planner from flattening the lateral probe into a join
+/// of its own choosing, and the publish transaction turns sequential scans off: a generic
+/// plan cached while a group's partition held a few rows would otherwise scan it whole for
+/// every key of every later batch, until autovacuum happened to analyze it (0.5 s a batch).
 const STORED_CIDS: &str = "SELECT g.gid, k.sender_id, k.cid, m.seq, m.at
                            FROM unnest($1::text[], $2::bigint[], $3::text[]) AS k(name, sender_id, cid)
                            JOIN groups g ON g.name = k.name AND g.deleted_at IS NULL
                            CROSS JOIN LATERAL (SELECT m.seq, m.at FROM messages m
                                                WHERE m.sender_id = k.sender_id AND m.gid = g.gid AND m.cid = k.cid
                                                LIMIT 1) m";
-
-/// Every statement of a publish reads by a key; this keeps each of them on its index for the
-/// transaction, whatever the table's size was when PostgreSQL planned the statement. Plans of
-/// prepared statements are cached per connection: a generic plan made while a group's
-/// partition held a few rows scans it whole, for every key of every later batch, until
-/// autovacuum happens to analyze it (a batch then took 0.5 s instead of 1 ms).
-const INDEX_PROBES_ONLY: &str = "SET LOCAL enable_seqscan = off";
 
 /// The database clock in milliseconds since the Unix epoch: a message's `at`.
 const NOW_MS: &str = "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint";
@@ -157,17 +153,19 @@ impl Store {
     /// `synchronous_commit = on`.
     pub async fn publish_batch(&self, batch: &[NewMessage]) -> Result<Committed<Published>, BrokerError> {
         self.timed(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(db_error)?;
+            let tx = PipelinedTx::new(self.client().await?);
+            let client = tx.client();
             let statements = tokio::try_join!(
-                tx.prepare_cached(LOCK_GROUPS),
-                tx.prepare_cached(MEMBERS),
-                tx.prepare_cached(SENDERS),
-                tx.prepare_cached(STORED_CIDS),
-                tx.prepare_cached(NOW_MS),
+                client.prepare_cached(LOCK_GROUPS),
+                client.prepare_cached(MEMBERS),
+                client.prepare_cached(SENDERS),
+                client.prepare_cached(STORED_CIDS),
+                client.prepare_cached(NOW_MS),
+                client.prepare_cached(INSERT_MESSAGES),
+                client.prepare_cached(UPDATE_LAST_SEQ),
             )
             .map_err(db_error)?;
-            let (lock_groups, members, senders, stored_cids, now_ms) = statements;
+            let (lock_groups, members, senders, stored_cids, now_ms, insert_rows, update_last) = statements;
             let names: Vec<&str> = batch.iter().map(|m| m.group.as_str()).collect::<HashSet<_>>().into_iter().collect();
             let sender_ids: Vec<i64> = batch.iter().map(|m| m.sender).collect::<HashSet<_>>().into_iter().collect();
             let (mut key_groups, mut key_senders, mut key_cids) = (Vec::new(), Vec::new(), Vec::new());
@@ -178,21 +176,27 @@ impl Store {
                     key_cids.push(cid.as_str());
                 }
             }
-            // One round trip: PostgreSQL runs the pipelined statements in order, so the
-            // reads after the lock see every change committed before it was granted.
+            // One round trip, BEGIN included: PostgreSQL runs the pipelined statements in
+            // order, so the reads after the lock see every change committed before it was
+            // granted.
             let lock_params: [&Param<'_>; 1] = [&names];
             let member_params: [&Param<'_>; 2] = [&names, &sender_ids];
             let sender_params: [&Param<'_>; 1] = [&sender_ids];
             let stored_params: [&Param<'_>; 3] = [&key_groups, &key_senders, &key_cids];
-            let ((), rows, member_rows, sender_rows, stored_rows, at_row) = tokio::try_join!(
-                tx.batch_execute(INDEX_PROBES_ONLY),
-                tx.query(&lock_groups, &lock_params),
-                tx.query(&members, &member_params),
-                tx.query(&senders, &sender_params),
-                tx.query(&stored_cids, &stored_params),
-                tx.query_one(&now_ms, &[]),
-            )
-            .map_err(db_error)?;
+            // Every answer is awaited and the first error in pipeline order is the one
+            // reported: the statements after a failed one fail only because it did.
+            let (begun, rows, member_rows, sender_rows, stored_rows, at_row) = tokio::join!(
+                client.batch_execute(pipelined::BEGIN),
+                client.query(&lock_groups, &lock_params),
+                client.query(&members, &member_params),
+                client.query(&senders, &sender_params),
+                client.query(&stored_cids, &stored_params),
+                client.query_one(&now_ms, &[]),
+            );
+            begun.map_err(db_error)?;
+            let (rows, member_rows) = (rows.map_err(db_error)?, member_rows.map_err(db_error)?);
+            let (sender_rows, stored_rows) = (sender_rows.map_err(db_error)?, stored_rows.map_err(db_error)?);
+            let at_row = at_row.map_err(db_error)?;
             let mut groups: HashMap<String, (i64, i64)> =
                 rows.iter().map(|r| (r.get::<_, String>(1), (r.get(0), r.get(2)))).collect();
             let members: HashSet<(i64, i64)> = member_rows.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -248,10 +252,21 @@ impl Store {
                 });
                 outcomes.push(Ok(ok));
             }
-            if !insert.gids.is_empty() {
-                let (insert_rows, update_last) =
-                    tokio::try_join!(tx.prepare_cached(INSERT_MESSAGES), tx.prepare_cached(UPDATE_LAST_SEQ))
-                        .map_err(db_error)?;
+            let gids: Vec<i64> = groups.values().map(|(gid, _)| *gid).collect();
+            let published = Published { outcomes, messages: stored_now };
+            #[cfg(feature = "sabotage")]
+            if crate::sabotage::abandon_batch() {
+                // Dropping the guard rolls the transaction back; the caller acknowledges anyway.
+                return Ok(Committed { value: published, order: self.order.enter(gids).await });
+            }
+            // The groups' gates are taken while their rows are locked (as every change does)
+            // and before COMMIT, so that this batch's fan-out comes after that of every change
+            // committed before it.
+            let order = self.order.enter(gids).await;
+            // The second and last round trip: the rows, the groups' last seqs and COMMIT.
+            if insert.gids.is_empty() {
+                client.batch_execute(pipelined::COMMIT).await.map_err(db_error)?;
+            } else {
                 let (touched, last): (Vec<i64>, Vec<i64>) = groups.values().copied().unzip();
                 let insert_params: [&Param<'_>; 7] = [
                     &insert.gids,
@@ -263,17 +278,19 @@ impl Store {
                     &insert.ats,
                 ];
                 let update_params: [&Param<'_>; 2] = [&touched, &last];
-                tokio::try_join!(tx.execute(&insert_rows, &insert_params), tx.execute(&update_last, &update_params))
-                    .map_err(db_error)?;
+                let (inserted, updated, committed) = tokio::join!(
+                    client.execute(&insert_rows, &insert_params),
+                    client.execute(&update_last, &update_params),
+                    client.batch_execute(pipelined::COMMIT),
+                );
+                // In pipeline order, as above; a COMMIT after a failed statement rolls back
+                // without an error of its own.
+                inserted.map_err(db_error)?;
+                updated.map_err(db_error)?;
+                committed.map_err(db_error)?;
             }
-            let gids: Vec<i64> = groups.values().map(|(gid, _)| *gid).collect();
-            let published = Published { outcomes, messages: stored_now };
-            #[cfg(feature = "sabotage")]
-            if crate::sabotage::abandon_batch() {
-                // Dropping the transaction rolls it back; the caller acknowledges anyway.
-                return Ok(Committed { value: published, order: self.order.enter(gids).await });
-            }
-            self.commit(tx, gids, published).await
+            tx.committed();
+            Ok(Committed { value: published, order })
         })
         .await
     }

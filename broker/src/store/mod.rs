@@ -11,6 +11,7 @@ pub mod migrate;
 mod moderation;
 mod online;
 mod order;
+mod pipelined;
 mod standby;
 mod status;
 

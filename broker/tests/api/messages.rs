@@ -147,6 +147,84 @@ async fn the_duplicate_check_probes_the_index_with_plans_made_while_the_table_wa
     assert!(after.1 - before.1 >= batch as i64, "no index probes reported: {before:?} -> {after:?}");
 }
 
+/// A batch PostgreSQL refuses halfway through its transaction is retried a message at a
+/// time, so that only the message at fault fails; and no connection goes back to the pool
+/// inside a failed transaction, whether it failed at its last statements or at its first
+/// (a lock wait that timed out): with two pooled connections, every later request works.
+#[tokio::test]
+async fn a_batch_refused_mid_transaction_fails_only_its_culprit_and_leaves_the_pool_clean() {
+    let app = spawn_app_with(|settings| {
+        settings.db_pool_size = 2;
+        settings.db_timeout_ms = 1_000;
+    })
+    .await;
+    let (ann, _e) = app.user("ann").await;
+    ann.group_create("Team", &[]).await.unwrap();
+    let db = app.db.sql().await;
+    db.batch_execute(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.body = 'poison' THEN RAISE EXCEPTION 'poisoned message'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+    )
+    .await
+    .unwrap();
+    let mut conn = signed_in(app.addr, "ann").await;
+    let mut frames = Vec::new();
+    for n in 0..20u64 {
+        let body = if n == 10 { "poison".to_string() } else { format!("fine {n}") };
+        frames.extend(joint_wire::codec::frame(
+            &Request::Publish { group: "Team".into(), body, cid: None }.encode(100 + n),
+        ));
+    }
+    conn.send_bytes(&frames).await;
+    let (mut seqs, mut refused) = (Vec::new(), Vec::new());
+    while seqs.len() + refused.len() < 20 {
+        match conn.recv().await.expect("the broker answers every publish") {
+            Incoming::Ok { re, ok } => seqs.push((re, joint_wire::codec::from_value::<PublishOk>(&ok).unwrap().seq)),
+            Incoming::Err { re, err } => refused.push((re, err.code)),
+            Incoming::Event(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, vec![(110, ErrorCode::Internal)]);
+    let expected: Vec<(u64, u64)> = (0..20u64).filter(|n| *n != 10).zip(1..).map(|(n, seq)| (100 + n, seq)).collect();
+    assert_eq!(seqs, expected, "every other message acked, in order, without a gap");
+    // The group's row locked elsewhere past the lock timeout: the batch fails at its first
+    // round trip, before any COMMIT was sent.
+    let mut holder = app.db.sql().await;
+    let holding = holder.transaction().await.unwrap();
+    holding.execute("SELECT 1 FROM groups WHERE name = 'Team' FOR UPDATE", &[]).await.unwrap();
+    let blocked = tokio::spawn({
+        let ann = ann.clone();
+        async move { ann.publish("Team", "blocked").await }
+    });
+    // The broker's connection that waits for the lock.
+    let waiting =
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'joint-broker' AND wait_event_type = 'Lock'";
+    let pid: i32 = loop {
+        if let Some(row) = db.query_opt(waiting, &[]).await.unwrap() {
+            break row.get(0);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(code(blocked.await.unwrap()), ErrorCode::Unavailable);
+    holding.rollback().await.unwrap();
+    // That connection was closed, not pooled inside its failed transaction.
+    let alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while db.query_one(alive, &[&pid]).await.unwrap().get::<_, i64>(0) > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the failed transaction's connection went back to the pool");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for n in 0..20 {
+        let ok = ann.publish("Team", &format!("after {n}")).await.expect("a pooled connection in a failed transaction");
+        assert_eq!(ok.seq, 20 + n);
+    }
+    let page = ann.history("Team", None, None, None, Some(100)).await.unwrap();
+    assert_eq!(page.messages.len(), 39);
+    assert!(page.messages.iter().all(|m| m.body != "poison" && m.body != "blocked"));
+}
+
 /// How many transactions wrote the group's messages: each row's `xmin` is the id of the
 /// transaction that inserted it. Unlike the database's commit count, it leaves out what the
 /// broker commits beside publishes (sign-ins, limit counts, presence, heartbeats, notes).

@@ -204,8 +204,10 @@ async fn postgres_killed_mid_batch_gives_no_false_ack_and_no_gap() {
 }
 
 /// A TCP proxy in front of PostgreSQL that, once armed, lets the next `COMMIT` reach the
-/// server and then cuts that connection before the server's answer gets back: the commit
-/// happens, and the broker cannot know it.
+/// server and then cuts the broker's side of that connection: the server's answers are
+/// dropped, while its side stays open long enough for it to run everything it was sent
+/// (the statements pipelined before the `COMMIT` too). The commit happens, and the broker
+/// cannot know it.
 struct CommitCutter {
     addr: std::net::SocketAddr,
     armed: Arc<AtomicBool>,
@@ -245,18 +247,25 @@ impl CommitCutter {
                 }
                 if commits && armed.swap(false, Ordering::SeqCst) {
                     cutting.notify_one();
+                    // A server whose client has gone may abort before it reaches the COMMIT.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                     return;
                 }
             }
         };
         let downstream = async move {
             let mut buffer = vec![0u8; 64 * 1024];
+            let mut lost = false;
             loop {
                 tokio::select! {
-                    _ = cut.notified() => return,
+                    _ = cut.notified(), if !lost => {
+                        // The broker sees its connection end; what the server says is dropped.
+                        lost = true;
+                        let _ = client_write.shutdown().await;
+                    }
                     read = server_read.read(&mut buffer) => match read {
                         Ok(0) | Err(_) => return,
-                        Ok(n) => if client_write.write_all(&buffer[..n]).await.is_err() { return },
+                        Ok(n) => if !lost && client_write.write_all(&buffer[..n]).await.is_err() { return },
                     },
                 }
             }
