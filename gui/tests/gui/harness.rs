@@ -1,10 +1,12 @@
-//! A private X display (Xvfb on a free display number) and the real `joint-gui` binary on it,
+//! A private X display (Xvfb on a display number of its own choosing) and the real `joint-gui` binary on it,
 //! driven with xdotool and observed through the state file it writes after every change.
 
 use joint_gui::ui::{centre, Rect};
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How long a test waits for the window to reach a state.
@@ -26,36 +28,40 @@ pub struct Display {
 }
 
 impl Display {
-    /// Starts Xvfb on the first free display number from a per-process offset.
+    /// Starts Xvfb on a display number it picks itself (`-displayfd`) and reports once it
+    /// accepts clients. The server claims the number by binding its socket, which only one
+    /// process can do, so tests starting at the same moment never share a display. (Choosing
+    /// a number here by looking for free lock files raced: two tests could pick the same one
+    /// and drive each other's windows.)
     pub fn start() -> Display {
         require("Xvfb");
         require("xdotool");
-        let first = 100 + std::process::id() % 400;
-        for n in first..first + 200 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                continue;
-            }
-            let mut child = Command::new("Xvfb")
-                .args([&format!(":{n}"), "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb starts");
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if socket.exists() {
-                    return Display { child, name: format!(":{n}") };
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break; // another process took the number meanwhile
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        // An empty line: Xvfb exited without a display.
+        let number = rx.recv_timeout(Duration::from_secs(20)).ok().and_then(|line| line.trim().parse::<u32>().ok());
+        let Some(number) = number else {
             let _ = child.kill();
             let _ = child.wait();
-        }
-        panic!("no free X display number for Xvfb");
+            panic!("Xvfb exited or reported no display number within 20 s");
+        };
+        Display { child, name: format!(":{number}") }
+    }
+
+    /// Whether this display's own Xvfb still runs.
+    pub fn serving(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
@@ -111,7 +117,11 @@ impl Gui {
             if check(&state) {
                 return state;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; last state: {state}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what} on display {}; last state: {state}",
+                self.display
+            );
             std::thread::sleep(Duration::from_millis(30));
         }
     }

@@ -3,6 +3,7 @@
 //! process, which FLTK needs (two event loops in one process can hang).
 
 mod administration;
+mod displays;
 mod end_to_end;
 mod failover;
 mod fonts;
