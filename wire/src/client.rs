@@ -192,6 +192,11 @@ enum Waiting {
 /// Frames queued for the socket at most.
 const OUTGOING_FRAMES: usize = 256;
 
+/// Frames handled in one turn of a connection's loop at most, when they are already read:
+/// enough to spare a turn per message of a burst, few enough that requests and pings wait
+/// little behind a long one.
+const FRAMES_PER_TURN: usize = 64;
+
 /// How many pings may go unanswered before the connection is taken for dead.
 const UNANSWERED_PINGS: u32 = 3;
 
@@ -665,7 +670,7 @@ impl Driver {
         // Ping ticks since the broker last sent anything: a dead peer that never closes
         // the socket is noticed after a few unanswered pings.
         let mut silent_ticks = 0;
-        let ended = loop {
+        let ended = 'serve: loop {
             tokio::select! {
                 _ = &mut writer => break Ended::Lost,
                 command = self.commands.recv(), if outgoing.capacity() > 0 => {
@@ -698,6 +703,19 @@ impl Driver {
                     silent_ticks = 0;
                     if !self.receive(&frame, &mut pending).await {
                         break Ended::Lost;
+                    }
+                    // Frames already read from the socket are handled in this turn, not a
+                    // turn of the select each: a subscriber gets messages in bursts.
+                    for _ in 1..FRAMES_PER_TURN {
+                        match futures::FutureExt::now_or_never(stream.next()) {
+                            None => break,
+                            Some(Some(Ok(frame))) => {
+                                if !self.receive(&frame, &mut pending).await {
+                                    break 'serve Ended::Lost;
+                                }
+                            }
+                            Some(_) => break 'serve Ended::Lost,
+                        }
                     }
                 }
             }

@@ -1086,6 +1086,29 @@ impl Incoming {
     }
 }
 
+/// A `message` event as it travels: the tag beside the message's own fields (as
+/// [`Event::Message`] writes it), read without the enum's buffering.
+#[derive(Deserialize)]
+struct MessageFrame<'a> {
+    ev: &'a str,
+    group: String,
+    gid: u64,
+    seq: u64,
+    from: String,
+    name: String,
+    body: String,
+    at: u64,
+    #[serde(default)]
+    deleted: bool,
+}
+
+impl MessageFrame<'_> {
+    fn message(self) -> Message {
+        let MessageFrame { group, gid, seq, from, name, body, at, deleted, .. } = self;
+        Message { group, gid, seq, from, name, body, at, deleted }
+    }
+}
+
 /// The fast path of [`Incoming::decode`]: an event whose first key is `ev`, or a reply whose
 /// keys are `re` then `ok`, each exactly one map with nothing after it. `None` for anything
 /// else, including a payload it cannot read.
@@ -1095,9 +1118,27 @@ fn decode_common(bytes: &[u8]) -> Option<Incoming> {
     let (first, after_first) = rmp::decode::read_str_from_slice(rest).ok()?;
     match first {
         "ev" => {
-            let mut input = bytes;
-            let event = Event::deserialize(&mut rmp_serde::Deserializer::new(&mut input)).ok()?;
-            input.is_empty().then_some(Incoming::Event(event))
+            // Read in place: the event's strings are copied once, into the event. A
+            // `message`, the event a client gets most, is read straight into its fields;
+            // any other goes through the enum, which buffers the map to find its tag.
+            let (tag, _) = rmp::decode::read_str_from_slice(after_first).ok()?;
+            let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
+            let event = if tag == "message" {
+                let frame = MessageFrame::deserialize(&mut decoder).ok()?;
+                (frame.ev == "message").then_some(())?;
+                Event::Message(frame.message())
+            } else {
+                Event::deserialize(&mut decoder).ok()?
+            };
+            // Nothing may follow the map: reading one more value must meet the end.
+            match serde::de::IgnoredAny::deserialize(&mut decoder) {
+                Err(rmp_serde::decode::Error::InvalidMarkerRead(end))
+                    if end.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    Some(Incoming::Event(event))
+                }
+                _ => None,
+            }
         }
         "re" if keys == 2 => {
             let mut rest = after_first;
@@ -1312,5 +1353,34 @@ mod tests {
         assert!(Incoming::decode(&odd).is_err());
         assert!(Incoming::decode(&[0x92, 1, 2]).is_err());
         assert!(Incoming::decode(&[]).is_err());
+        // A message, read field by field: an unknown key is ignored as the general path
+        // ignores it, a repeated one is refused by both.
+        let message = |extra: Vec<(Value, Value)>| {
+            let mut pairs = vec![
+                (Value::from("ev"), Value::from("message")),
+                (Value::from("group"), Value::from("g")),
+                (Value::from("gid"), Value::from(2)),
+                (Value::from("seq"), Value::from(3)),
+                (Value::from("from"), Value::from("ann")),
+                (Value::from("name"), Value::from("Ann")),
+                (Value::from("body"), Value::from("hi")),
+                (Value::from("at"), Value::from(9)),
+            ];
+            pairs.extend(extra);
+            crate::codec::encode_value(&Value::Map(pairs))
+        };
+        let newer = message(vec![(Value::from("edited"), Value::from(true))]);
+        let general = Incoming::parse(&Payload::parse(&newer).unwrap()).unwrap();
+        assert!(matches!(&general, Incoming::Event(Event::Message(m)) if m.body == "hi" && !m.deleted));
+        assert_eq!(decode_common(&newer), Some(general));
+        let twice = message(vec![(Value::from("body"), Value::from("again"))]);
+        assert!(decode_common(&twice).is_none());
+        assert!(Incoming::decode(&twice).is_err());
+        let lacking = crate::codec::encode_value(&Value::Map(vec![
+            (Value::from("ev"), Value::from("message")),
+            (Value::from("group"), Value::from("g")),
+        ]));
+        assert!(decode_common(&lacking).is_none());
+        assert!(Incoming::decode(&lacking).is_err());
     }
 }
