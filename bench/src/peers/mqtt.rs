@@ -77,7 +77,14 @@ impl MqttPeer {
             let sent_ns = due.unwrap_or_else(now_ns);
             let body = Stamp { publisher: plan.publisher, seq, sent_ns }.encode(plan.size);
             sent.lock().expect("no task panics holding the lock").push_back(sent_ns);
-            client.publish(topic, QoS::AtLeastOnce, false, body.into_bytes()).await?;
+            if let Err(error) = client.publish(topic, QoS::AtLeastOnce, false, body.into_bytes()).await {
+                // The event loop ended first: its error says why (the broker's answer, a
+                // keep-alive that timed out), the failed send only that it had.
+                return Err(match acks.await {
+                    Ok(Err(cause)) => cause.context("the MQTT event loop ended while publishing"),
+                    _ => error.into(),
+                });
+            }
         }
         let published = acks.await??;
         client.disconnect().await.ok();
