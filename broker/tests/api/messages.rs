@@ -117,34 +117,23 @@ async fn the_duplicate_check_probes_the_index_with_plans_made_while_the_table_wa
     db.execute("UPDATE groups SET last_seq = last_seq + 100000 WHERE gid = $1", &[&gid]).await.unwrap();
     let before = scans_of(&db, &partition).await;
     // 50 publishes pipelined on one connection: a few batches, 50 cids to check.
-    let (mut conn, batch) = (signed_in(app.addr, "ann").await, 50u64);
-    let mut frames = Vec::new();
-    for n in 0..batch {
-        let publish =
-            Request::Publish { group: "Grows".into(), body: format!("late {n}"), cid: Some(format!("late-{n}")) };
-        frames.extend(joint_wire::codec::frame(&publish.encode(100 + n)));
-    }
-    conn.send_bytes(&frames).await;
-    let mut acked = 0;
-    while acked < batch {
-        match conn.recv().await.expect("the broker answers every publish") {
-            Incoming::Ok { .. } => acked += 1,
-            Incoming::Event(_) => {}
-            other => panic!("{other:?}"),
-        }
-    }
+    let batch: i64 = 50;
+    let late = (0..batch)
+        .map(|n| Request::Publish { group: "Grows".into(), body: format!("late {n}"), cid: Some(format!("late-{n}")) })
+        .collect();
+    send_pipelined(signed_in(app.addr, "ann").await, late).await;
     // Wait for the broker's backends to report their counts: a sequential scan, or at least
     // one index probe per cid.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let after = loop {
         let now = scans_of(&db, &partition).await;
-        if now.0 > before.0 || now.1 - before.1 >= batch as i64 || tokio::time::Instant::now() > deadline {
+        if now.0 > before.0 || now.1 - before.1 >= batch || tokio::time::Instant::now() > deadline {
             break now;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(after.0, before.0, "the grown partition was scanned whole: {before:?} -> {after:?}");
-    assert!(after.1 - before.1 >= batch as i64, "no index probes reported: {before:?} -> {after:?}");
+    assert!(after.1 - before.1 >= batch, "no index probes reported: {before:?} -> {after:?}");
 }
 
 /// A publish transaction that fails at its first round trip (here a lock wait past the lock
@@ -227,15 +216,22 @@ async fn signed_in(addr: SocketAddr, login: &str) -> RawConn {
 }
 
 /// The publishing half of [`pipelined_publishes`], on a connection already signed in.
-async fn publish_pipelined(mut raw: RawConn, group: &str, tag: usize, count: u64) -> Vec<u64> {
+async fn publish_pipelined(raw: RawConn, group: &str, tag: usize, count: u64) -> Vec<u64> {
+    let publishes =
+        (0..count).map(|n| Request::Publish { group: group.into(), body: format!("{tag}:{n}"), cid: None }).collect();
+    send_pipelined(raw, publishes).await
+}
+
+/// Writes `publishes` at once (none waits for an ack) and returns their seqs, checking that
+/// each is acknowledged and that the replies answer the requests in order.
+async fn send_pipelined(mut raw: RawConn, publishes: Vec<Request>) -> Vec<u64> {
     let mut frames = Vec::new();
-    for n in 0..count {
-        let publish = Request::Publish { group: group.into(), body: format!("{tag}:{n}"), cid: None };
+    for (n, publish) in (0..).zip(&publishes) {
         frames.extend(joint_wire::codec::frame(&publish.encode(100 + n)));
     }
     raw.send_bytes(&frames).await;
     let mut seqs = Vec::new();
-    while (seqs.len() as u64) < count {
+    while seqs.len() < publishes.len() {
         match raw.recv().await.expect("the broker answers every publish") {
             Incoming::Ok { re, ok } => {
                 assert_eq!(re, 100 + seqs.len() as u64, "replies come in request order");
