@@ -75,6 +75,13 @@ fn bodies(messages: &[Message]) -> Vec<(u64, String, bool)> {
     messages.iter().map(|m| (m.seq, m.body.clone(), m.deleted)).collect()
 }
 
+/// Publishes "m{n}" to Team for each n of `range`, as `caller`: the bodies [`numbered`] expects.
+async fn publish_numbered(caller: &joint_wire::Client, range: std::ops::RangeInclusive<u64>) {
+    for n in range {
+        caller.publish("Team", &format!("m{n}")).await.unwrap();
+    }
+}
+
 fn numbered(range: std::ops::RangeInclusive<u64>) -> Vec<(u64, String, bool)> {
     range.map(|n| (n, format!("m{n}"), false)).collect()
 }
@@ -84,9 +91,7 @@ async fn history_is_read_from_a_standby_that_has_replayed_it() {
     let r = replicated().await;
     let (ann, _e) = r.app.user("ann").await;
     ann.group_create("Team", &[]).await.unwrap();
-    for n in 1..=5 {
-        ann.publish("Team", &format!("m{n}")).await.unwrap();
-    }
+    publish_numbered(&ann, 1..=5).await;
     r.caught_up().await;
 
     let page = ann.history("Team", None, None, None, None).await.unwrap();
@@ -102,14 +107,10 @@ async fn with_replay_paused_history_of_a_newer_seq_comes_from_the_primary() {
     let r = replicated().await;
     let (ann, _e) = r.app.user("ann").await;
     ann.group_create("Team", &[]).await.unwrap();
-    for n in 1..=3 {
-        ann.publish("Team", &format!("m{n}")).await.unwrap();
-    }
+    publish_numbered(&ann, 1..=3).await;
     r.caught_up().await;
     r.pause_replay().await;
-    for n in 4..=6 {
-        ann.publish("Team", &format!("m{n}")).await.unwrap();
-    }
+    publish_numbered(&ann, 4..=6).await;
 
     let newest = ann.history("Team", None, None, None, None).await.unwrap();
     assert_eq!(bodies(&newest.messages), numbered(1..=6), "the page is complete");
@@ -130,9 +131,7 @@ async fn a_deletion_the_standby_has_not_replayed_never_shows_the_message_again()
     let r = replicated().await;
     let (ann, _e) = r.app.user("ann").await;
     ann.group_create("Team", &[]).await.unwrap();
-    for n in 1..=3 {
-        ann.publish("Team", &format!("m{n}")).await.unwrap();
-    }
+    publish_numbered(&ann, 1..=3).await;
     r.caught_up().await;
     r.pause_replay().await;
     ann.message_delete("Team", 2).await.unwrap();
