@@ -133,14 +133,7 @@ pub fn render(
     if brokers > 1 {
         return render_several(command, args, brokers, seed, elapsed, summaries);
     }
-    let mut out = String::new();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let _ = writeln!(
-        out,
-        "Command: `{command}` (seed {seed}). Machine: {}. Date: {date}; the run took {} min.\n",
-        joint_bench::machine::describe(),
-        elapsed.as_secs() / 60
-    );
+    let mut out = header("", command, seed, elapsed);
     let _ =
         writeln!(
         out,
@@ -195,6 +188,17 @@ pub fn render(
     out
 }
 
+/// A region's first paragraph, after `lead`: the command, its seed, the machine, the date
+/// and how long the run took.
+fn header(lead: &str, command: &str, seed: u64, elapsed: Duration) -> String {
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+    format!(
+        "{lead}Command: `{command}` (seed {seed}). Machine: {}. Date: {date}; the run took {} min.\n\n",
+        joint_bench::machine::describe(),
+        elapsed.as_secs() / 60
+    )
+}
+
 /// The nested region of runs against several brokers on one PostgreSQL.
 fn render_several(
     command: &str,
@@ -204,14 +208,7 @@ fn render_several(
     elapsed: Duration,
     summaries: &[(Fault, Summary)],
 ) -> String {
-    let mut out = String::new();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let _ = writeln!(
-        out,
-        "**Several brokers.** Command: `{command}` (seed {seed}). Machine: {}. Date: {date}; the run took {} min.\n",
-        joint_bench::machine::describe(),
-        elapsed.as_secs() / 60
-    );
+    let mut out = header("**Several brokers.** ", command, seed, elapsed);
     let _ = writeln!(
         out,
         "{brokers} brokers on the one PostgreSQL, each behind a client proxy of its own. Load as above ({} groups, \
