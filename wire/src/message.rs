@@ -1125,7 +1125,9 @@ fn decode_common(bytes: &[u8]) -> Option<Incoming> {
             let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
             let event = if tag == "message" {
                 let frame = MessageFrame::deserialize(&mut decoder).ok()?;
-                (frame.ev == "message").then_some(())?;
+                if frame.ev != "message" {
+                    return None;
+                }
                 Event::Message(frame.message())
             } else {
                 Event::deserialize(&mut decoder).ok()?
